@@ -1,0 +1,1 @@
+"""postroom: a self-hosted two-way email engine."""

@@ -1,0 +1,1 @@
+"""Building MIME and personalising it per recipient. No I/O."""

@@ -1,0 +1,116 @@
+"""The one exception tree of postroom.
+
+Every error postroom raises on purpose derives from :class:`PostroomError`, so an application can
+catch the whole family with one clause and the command line can map each branch to an exit code::
+
+    PostroomError
+    ├── ConfigError              bad or missing configuration (names the key and the fix)
+    ├── AddressError             a reply or bounce address that postroom must not trust
+    │   ├── NotOurAddress        no postroom prefix/domain: somebody else's mail
+    │   ├── MalformedAddress     our prefix, but the payload does not decode
+    │   ├── UnknownAddressFormat a format version no decoder is registered for
+    │   ├── UnknownKey           signed with a key id this keyring does not hold
+    │   └── ForgedAddress        the HMAC tag does not verify
+    ├── SessionError             the email session behind a valid address is unusable
+    │   ├── SessionNotFound
+    │   ├── SessionExpired
+    │   └── SessionUsedUp
+    ├── StoreError               the database answered with an error
+    │   └── StoreUnavailable     the database cannot be reached: retry later, lose nothing
+    ├── InboundError             a received message cannot be handled
+    │   ├── UnparseableMessage
+    │   └── MessageTooLarge
+    └── Reject                   raised by an application handler to refuse a reply politely
+
+Messy input that can still be read is never an exception: parsers record defects on their result,
+as CPython's ``email`` package does.
+"""
+
+from __future__ import annotations
+
+
+class PostroomError(Exception):
+    """Base class of every error postroom raises on purpose."""
+
+
+class ConfigError(PostroomError):
+    """The configuration is invalid. The message names the key and how to fix it."""
+
+    def __init__(self, key: str, problem: str, fix: str) -> None:
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"config key {key!r}: {problem}. Fix: {fix}")
+
+
+class AddressError(PostroomError):
+    """A reply or bounce address that must not be trusted."""
+
+
+class NotOurAddress(AddressError):
+    """The address does not carry postroom's prefix and domain."""
+
+
+class MalformedAddress(AddressError):
+    """The address has our prefix but its payload does not decode."""
+
+
+class UnknownAddressFormat(AddressError):
+    """The payload names a format version that no registered decoder reads."""
+
+
+class UnknownKey(AddressError):
+    """The payload names a key id the keyring does not hold (retired or never issued)."""
+
+
+class ForgedAddress(AddressError):
+    """The HMAC tag does not verify: the address was altered or made up."""
+
+
+class SessionError(PostroomError):
+    """The email session behind a verified address cannot be used."""
+
+
+class SessionNotFound(SessionError):
+    """No session has this key (pruned, or never existed)."""
+
+
+class SessionExpired(SessionError):
+    """The session exists but its expiry time has passed."""
+
+
+class SessionUsedUp(SessionError):
+    """The session allowed a fixed number of uses and all were spent."""
+
+
+class StoreError(PostroomError):
+    """The database reported an error."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now. Callers should retry later; nothing is lost."""
+
+
+class InboundError(PostroomError):
+    """A received message cannot be handled."""
+
+
+class UnparseableMessage(InboundError):
+    """The bytes are not an email message at all (empty, or no header section)."""
+
+
+class MessageTooLarge(InboundError):
+    """The message is larger than the configured limit."""
+
+
+class Reject(PostroomError):
+    """Raised by a handler to refuse a reply; the sender gets an error email with the explanation.
+
+    ``code`` is a short machine-readable reason (``"closed_topic"``), ``explanation`` is the
+    human sentence put into the error email.
+    """
+
+    def __init__(self, code: str, explanation: str) -> None:
+        self.code = code
+        self.explanation = explanation
+        super().__init__(f"{code}: {explanation}")
