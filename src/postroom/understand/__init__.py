@@ -1,1 +1,5 @@
-"""Pure mail understanding: bounce/auto-reply/complaint classification, reply-text extraction, digest targeting. No I/O."""
+"""Pure mail understanding, no I/O.
+
+Bounce, auto-reply and complaint classification (``bounces``), reply-text extraction
+(``replies``) and digest targeting (``digest``).
+"""

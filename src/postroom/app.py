@@ -1,0 +1,278 @@
+"""The :class:`Postroom` object: an application's handlers plus postroom's library API.
+
+    room = Postroom()
+
+    @room.handler("forum")
+    def on_reply(reply: Reply) -> None:
+        post(reply.session_data["topic"], reply.user_id, reply.text)
+
+    address = room.create_session("forum", user=42, data={"topic": 7})
+
+Settings are bound late (``room.configure(settings)``, done by the command line from
+``postroom.toml``) so that the module defining the handlers can be imported anywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from postroom.addresses import AddressCodec, Keyring, new_session_key
+from postroom.errors import ConfigError, PostroomError
+from postroom.handlers import HandlerFunc, HandlerRegistry, HandlerSpec, SenderCheck, module_id_for
+from postroom.inbound.effects import DryRunEffects, LiveEffects
+from postroom.inbound.pipeline import InboundPipeline
+from postroom.inbound.types import Envelope, InboundResult
+from postroom.mailer import MailTransport, transport_from_settings
+from postroom.settings import Settings
+from postroom.store import Database, open_database, repos
+
+F = TypeVar("F", bound=HandlerFunc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAddress:
+    """A reply address and the session behind it."""
+
+    address: str
+    session_id: int
+    expires_at: datetime
+
+
+class Postroom:
+    """Handlers, sessions and the inbound pipeline of one application."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: MailTransport | None = None,
+        database: Database | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.handlers = HandlerRegistry()
+        self.clock = clock
+        self._settings = settings
+        self._transport = transport
+        self._database = database
+        self._codec: AddressCodec | None = None
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def configure(
+        self,
+        settings: Settings,
+        *,
+        transport: MailTransport | None = None,
+        database: Database | None = None,
+    ) -> Postroom:
+        """Bind settings (and optionally a transport or database) before first use."""
+        self._settings = settings
+        self._transport = transport or self._transport
+        self._database = database or self._database
+        self._codec = None
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return self._settings is not None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise ConfigError(
+                "settings",
+                "this Postroom object has no settings",
+                "call room.configure(load_settings()) or run it through the postroom command",
+            )
+        return self._settings
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = open_database(self.settings.database_url)
+        return self._database
+
+    @property
+    def transport(self) -> MailTransport:
+        if self._transport is None:
+            self._transport = transport_from_settings(self.settings.error_mail)
+        return self._transport
+
+    @property
+    def codec(self) -> AddressCodec:
+        if self._codec is None:
+            settings = self.settings
+            settings.require_keys()
+            keyring = Keyring.from_secrets(settings.address_keys, settings.signing_key_id)
+            self._codec = AddressCodec(
+                keyring,
+                domain=settings.reply_domain,
+                reply_prefix=settings.reply_prefix,
+                bounce_prefix=settings.bounce_prefix,
+            )
+        return self._codec
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def handler(
+        self,
+        name: str,
+        *,
+        module: int | None = None,
+        uses: int | None = None,
+        ttl: timedelta | None = None,
+        check_sender: SenderCheck | None = None,
+    ) -> Callable[[F], F]:
+        """Register the decorated function for replies to ``name``'s addresses.
+
+        ``uses``: replies one address accepts (None: unlimited until expiry). ``ttl``: how
+        long its addresses live (default ``sessions.ttl_days``). ``check_sender(user, sender)``:
+        return False to refuse mail from someone other than the session's user.
+        """
+        if uses is not None and uses < 1:
+            raise ValueError("uses must be at least 1 (or None for unlimited)")
+
+        def register(func: F) -> F:
+            self.handlers.add(
+                HandlerSpec(
+                    name=name,
+                    module=module_id_for(name) if module is None else module,
+                    func=func,
+                    uses=uses,
+                    ttl=ttl,
+                    check_sender=check_sender,
+                )
+            )
+            return func
+
+        return register
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        handler: str,
+        user: int,
+        data: Any = None,
+        *,
+        ttl: timedelta | None = None,
+        uses: int | None = None,
+    ) -> IssuedAddress:
+        """Store a new email session for ``handler`` and return its signed reply address."""
+        spec = self.handlers.by_name(handler)
+        if not 0 <= user < 2**40:
+            raise ValueError(f"user id {user} is outside 0..2^40-1")
+        key = new_session_key()
+        now = self.clock()
+        expires = now + (ttl or spec.ttl or self.settings.session_ttl)
+        with self.database.transaction() as tx:
+            row = repos.insert_session(
+                tx,
+                key=key,
+                module=spec.module,
+                user_id=user,
+                data=data,
+                created_at=now,
+                expires_at=expires,
+                uses_left=uses if uses is not None else spec.uses,
+            )
+            session_id = row.id
+        address = self.codec.encode_reply(module=spec.module, user=user, session_key=key)
+        return IssuedAddress(address=address, session_id=session_id, expires_at=expires)
+
+    def prune(self, *, older_than: timedelta | None = None) -> int:
+        """Delete sessions that expired more than ``older_than`` ago (default from settings)."""
+        cutoff = self.clock() - (
+            older_than if older_than is not None else self.settings.session_prune_after
+        )
+        with self.database.transaction() as tx:
+            return repos.delete_sessions_expired_before(tx, cutoff)
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def pipeline(self) -> InboundPipeline:
+        return InboundPipeline(
+            settings=self.settings, codec=self.codec, handlers=self.handlers, clock=self.clock
+        )
+
+    def _effects(self, dry_run: bool) -> LiveEffects:
+        kind = DryRunEffects if dry_run else LiveEffects
+        return kind(
+            settings=self.settings,
+            database=self.database,
+            transport=self.transport,
+            clock=self.clock,
+        )
+
+    def receive(
+        self,
+        raw: bytes,
+        *,
+        recipients: tuple[str, ...] | list[str] = (),
+        sender: str | None = None,
+        dry_run: bool = False,
+    ) -> InboundResult:
+        """Run one received message through the pipeline.
+
+        Raises :class:`~postroom.errors.UnparseableMessage` for bytes that are no message and
+        :class:`~postroom.errors.StoreUnavailable` when the database is down (retry later).
+        """
+        envelope = Envelope(sender=sender, recipients=tuple(recipients))
+        return self.pipeline().process(raw, envelope, self._effects(dry_run))
+
+    def replay(
+        self, inbound_id: int, *, dry_run: bool = False, force: bool = False
+    ) -> InboundResult:
+        """Run a stored inbound message through the pipeline again (``postroom replay``)."""
+        with self.database.transaction() as tx:
+            row = repos.get_inbound(tx, inbound_id)
+            if row is None:
+                raise PostroomError(f"no inbound message #{inbound_id}")
+            raw, status, outcome = row.raw, row.status, row.outcome
+            envelope = Envelope(
+                sender=row.envelope_sender,
+                recipients=tuple(filter(None, (row.envelope_recipient or "").split(","))),
+            )
+        if status != "failed" and not (dry_run or force):
+            raise PostroomError(
+                f"inbound message #{inbound_id} was handled already ({outcome}); "
+                "use --dry-run to see what would happen, or --force to dispatch it again"
+            )
+        return self.pipeline().process(raw, envelope, self._effects(dry_run), replay_id=inbound_id)
+
+
+def load_app(spec: str) -> Postroom:
+    """Import ``package.module:attribute`` and return the Postroom object it names."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(
+            "app.import", f"{spec!r} is not 'module:attribute'", "e.g. myapp.mail:room"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            "app.import",
+            f"cannot import {module_name!r} ({exc})",
+            "check the module is installed or on PYTHONPATH",
+        ) from exc
+    room = getattr(module, attribute, None)
+    if not isinstance(room, Postroom):
+        raise ConfigError(
+            "app.import",
+            f"{spec} is not a postroom.Postroom object",
+            "point it at the object your handlers are registered on",
+        )
+    return room

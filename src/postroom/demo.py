@@ -1,0 +1,304 @@
+"""``postroom demo``: the whole loop that exists so far, on this machine, narrated.
+
+A forum-like application issues reply addresses; replies arrive over LMTP (the way an MTA
+hands them to ``postroom receive --lmtp``) and become posts; a duplicate, an expired address,
+a closed topic, a forged address, an auto-reply and bounces show what postroom does instead.
+Everything lives in one folder (SQLite database, outbox of error emails, forum posts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import smtplib
+import textwrap
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from postroom.app import Postroom
+from postroom.examples.forum import Board, build
+from postroom.mailer import OutboxTransport
+from postroom.receivers import start_server
+from postroom.settings import ErrorMailSettings, Settings, render_config
+from postroom.store import open_database, repos
+from postroom.store.migrate import upgrade
+
+
+class DemoClock:
+    """A clock the demo can move forward (to let an address expire without waiting)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class Listener:
+    """``postroom receive --lmtp`` in a background thread on a free loopback port."""
+
+    def __init__(self, room: Postroom) -> None:
+        self.room = room
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            server = self.loop.run_until_complete(
+                start_server(room, protocol="lmtp", host="127.0.0.1", port=0)
+            )
+            self.port = server.sockets[0].getsockname()[1]
+            self._server = server
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name="postroom-lmtp", daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    def deliver(self, message: EmailMessage | bytes, rcpt: str, sender: str) -> str:
+        """Hand a message over LMTP like an MTA; returns the server's final answer."""
+        data = message if isinstance(message, bytes) else bytes(message)
+        with smtplib.LMTP("127.0.0.1", self.port, timeout=30) as client:
+            try:
+                client.sendmail(sender, [rcpt], data)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = exc.recipients[rcpt]
+                return f"{code} {text.decode()}"
+            except smtplib.SMTPResponseException as exc:
+                return f"{exc.smtp_code} {exc.smtp_error.decode()}"
+        return "250 accepted"
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def _reply(to: str, subject: str, body: str, sender: str = "ada@example.net") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = f"Ada Lovelace <{sender}>"
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain="example.net")
+    message.set_content(body)
+    return message
+
+
+def _quoted(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines())
+
+
+_DSN = """\
+From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn{n}.{nonce}@mx.example.net>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="dsn{n}"
+
+--dsn{n}
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+<{failed}>: host mx.example.net said: 550 5.1.1 <{failed}>:
+    Recipient address rejected: User unknown in virtual mailbox table
+
+--dsn{n}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; {failed}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <{failed}>: User unknown
+
+--dsn{n}--
+"""
+
+
+def _bounce(to: str, failed: str, n: int) -> bytes:
+    """A Postfix-style RFC 3464 delivery status notification for a dead mailbox."""
+    text = _DSN.format(to=to, failed=failed, n=n, nonce=secrets.token_hex(4))
+    return text.replace("\n", "\r\n").encode()
+
+
+class Narrator:
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+        self.count = 0
+
+    def step(self, title: str) -> None:
+        self.count += 1
+        print(f"\n{self.count}. {title}")
+
+    def say(self, text: str) -> None:
+        print(textwrap.indent(text, "   "))
+
+    def check(self, ok: bool, what: str) -> None:
+        print(f"   {'ok' if ok else 'UNEXPECTED'}: {what}")
+        if not ok:
+            self.failures.append(what)
+
+
+def run_demo(workdir: Path, *, out: Callable[[str], None] = print) -> int:
+    """Run the scripted loop in ``workdir`` (recreated). Returns 0 when every step behaved."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    secret = secrets.token_bytes(32)
+    db_url = f"sqlite:///{workdir / 'postroom.db'}"
+    (workdir / "postroom.toml").write_text(
+        render_config(secret=secret, database_url=db_url).replace(
+            'outbox_dir = "outbox"', f'outbox_dir = "{workdir / "outbox"}"'
+        ),
+        encoding="utf-8",
+    )
+    settings = Settings(
+        database_url=db_url,
+        reply_domain="reply.localhost",
+        address_keys={1: secret},
+        signing_key_id=1,
+        error_mail=ErrorMailSettings(
+            sender="postroom@reply.localhost",
+            transport="outbox",
+            outbox_dir=str(workdir / "outbox"),
+        ),
+        source=str(workdir / "postroom.toml"),
+    )
+    database = open_database(db_url)
+    upgrade(database)
+    clock = DemoClock()
+    room, board = build(workdir / "forum-posts.jsonl")
+    room.clock = clock
+    room.configure(settings, database=database, transport=OutboxTransport(workdir / "outbox"))
+    say = Narrator()
+    print(f"postroom demo in {workdir}/ (SQLite database, outbox, forum posts)")
+    listener = Listener(room)
+    print(f"LMTP listener (postroom receive --lmtp) on 127.0.0.1:{listener.port}")
+    try:
+        _script(room, board, listener, clock, say, workdir)
+    finally:
+        listener.stop()
+        room.close()
+    print()
+    if say.failures:
+        print(f"demo finished with {len(say.failures)} unexpected result(s):")
+        for failure in say.failures:
+            print(f"  - {failure}")
+        return 1
+    print(f"demo finished: all {say.count} steps behaved as expected.")
+    print(f"Look around: sqlite3 {workdir}/postroom.db 'select id, outcome from inbound_messages'")
+    print(f"or: postroom --config {workdir}/postroom.toml replay 1 --dry-run")
+    return 0
+
+
+def _script(
+    room: Postroom, board: Board, lmtp: Listener, clock: DemoClock, say: Narrator, workdir: Path
+) -> None:
+    notification = 'Bob posted in "Welcome to the forum":\nHello everyone! Introduce yourselves.'
+    say.step("The forum sends user 42 a notification with a signed reply address")
+    welcome = room.create_session("forum", 42, {"title": "Welcome to the forum", "topic": 1})
+    say.say(f"Reply-To: {welcome.address}  ({len(welcome.address.split('@')[0])}-char local part)")
+
+    say.step("User 42 replies from Gmail; the MTA hands the reply to postroom over LMTP")
+    body = (
+        "Thanks Bob, glad to be here!\nI run the Tuesday meetup.\n\n"
+        "On Sat, Nov 21, 2026 at 10:00 AM Forum <forum@example.org> wrote:\n"
+        + _quoted(notification)
+    )
+    reply = _reply(welcome.address, "Re: Welcome to the forum", body)
+    answer = lmtp.deliver(reply, welcome.address, "ada@example.net")
+    say.say(f"LMTP: {answer}")
+    posts = board.posts()
+    say.check(len(posts) == 1 and posts[0].user_id == 42, "the forum handler got user 42's reply")
+    if posts:
+        say.say(
+            "posted text (quote and attribution stripped):\n"
+            + textwrap.indent(posts[-1].text, "  | ")
+        )
+
+    say.step("The MTA delivers the same message again (a retry after a timeout)")
+    answer = lmtp.deliver(reply, welcome.address, "ada@example.net")
+    say.say(f"LMTP: {answer}")
+    say.check(len(board.posts()) == 1, "dispatched once: duplicates are recognised by Message-ID")
+
+    say.step("A reply to an address whose session has expired")
+    old = room.create_session("forum", 42, {"title": "Last year's picnic"})
+    clock.offset = timedelta(days=31)
+    late = _reply(old.address, "Re: Last year's picnic", "Count me in!\n\n" + _quoted("Picnic?"))
+    say.say(f"LMTP: {lmtp.deliver(late, old.address, 'ada@example.net')}")
+    clock.offset = timedelta()
+    outbox = sorted((workdir / "outbox").glob("*.eml"))
+    say.check(len(outbox) == 1, "the sender got an error email (captured in the outbox)")
+    if outbox:
+        notice = message_from_bytes(outbox[-1].read_bytes())
+        say.say(
+            f"--- {outbox[-1].name}\nTo: {notice['To']}\nSubject: {notice['Subject']}\n"
+            f"Auto-Submitted: {notice['Auto-Submitted']}\nIn-Reply-To: {notice['In-Reply-To']}"
+            f"\n\n{notice.get_payload(decode=True).decode().strip()}\n---"
+        )
+
+    say.step("A reply to a closed topic: the handler raises Reject")
+    closed = room.create_session("forum", 42, {"title": "Announcements", "closed": True})
+    no = _reply(closed.address, "Re: Announcements", "Can I post here?")
+    say.say(f"LMTP: {lmtp.deliver(no, closed.address, 'ada@example.net')}")
+    outbox = sorted((workdir / "outbox").glob("*.eml"))
+    subject = message_from_bytes(outbox[-1].read_bytes())["Subject"] if outbox else ""
+    say.check(len(outbox) == 2, f"error email with the handler's explanation: {subject}")
+
+    say.step("Someone forges a reply address (one character changed)")
+    local, _, domain = welcome.address.partition("@")
+    flip = "a" if local[-1] != "a" else "b"
+    forged = f"{local[:-1]}{flip}@{domain}"
+    answer = lmtp.deliver(_reply(forged, "spam", "buy now"), forged, "spammer@example.com")
+    say.say(f"LMTP: {answer}")
+    say.check(answer.startswith("550 5.1.1"), "refused at RCPT with 550 5.1.1: no backscatter")
+
+    say.step("User 42 is on holiday: an auto-reply comes back")
+    away = _reply(welcome.address, "Out of office: Welcome to the forum", "I am away until Monday.")
+    away["Auto-Submitted"] = "auto-replied"
+    say.say(f"LMTP: {lmtp.deliver(away, welcome.address, 'ada@example.net')}")
+    say.check(
+        len(board.posts()) == 1 and len(list((workdir / "outbox").glob("*.eml"))) == 2,
+        "recorded as auto_replied, not dispatched, not answered (RFC 3834)",
+    )
+
+    say.step("User 7's mailbox is gone: three notifications bounce")
+    for n in range(3):
+        issued = room.create_session("forum", 7, {"title": f"Topic {n}"})
+        bounce = _bounce(issued.address, "carol@example.net", n)
+        say.say(f"bounce {n + 1}: LMTP {lmtp.deliver(bounce, issued.address, '')}")
+    with room.database.transaction() as tx:
+        score = repos.get_bounce_score(tx, 7)
+        suppressed = repos.is_suppressed(tx, 7)
+    say.say(
+        f"user 7 bounce score: {score.score if score else 0:g} "
+        f"(threshold {room.settings.bounces.threshold:g})"
+    )
+    say.check(suppressed, "user 7's address is suppressed after crossing the threshold")
+
+    say.step("What postroom recorded")
+    with room.database.transaction() as tx:
+        rows = tx.scalars(
+            repos.select(repos.InboundMessageRow).order_by(repos.InboundMessageRow.id)
+        ).all()
+        for row in rows:
+            say.say(
+                f"#{row.id:<2} {row.kind or '-':<10} {row.outcome or row.status:<20} "
+                f"user {row.user_id}  {row.subject}"
+            )
+        events = repos.list_events(tx, limit=50)
+        say.say("events: " + ", ".join(sorted({e.type for e in events})))

@@ -1,0 +1,243 @@
+"""What the pipeline does to the world, behind one interface.
+
+:class:`LiveEffects` writes to the store, sends error emails and calls handlers;
+:class:`DryRunEffects` reads the store but only describes every write, so ``postroom replay
+--dry-run`` walks exactly the decisions a real run would take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+from postroom.handlers import HandlerSpec
+from postroom.inbound.types import Reply
+from postroom.mailer import MailTransport, TransportError
+from postroom.settings import Settings
+from postroom.store import repos
+from postroom.store.db import Database
+
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """The parts of a session row the pipeline decides on (detached from the ORM)."""
+
+    id: int
+    module: int
+    user_id: int
+    data: Any
+    expires_at: datetime
+    uses_left: int | None
+    use_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BounceTally:
+    score: float
+    crossed: bool
+    newly_suppressed: bool
+
+
+class Effects(Protocol):
+    steps: list[str]
+
+    def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]: ...
+    def load_inbound(self, inbound_id: int) -> tuple[str, bytes] | None: ...
+    def find_session(self, key: bytes) -> SessionView | None: ...
+    def take_use(self, session_id: int) -> bool: ...
+    def give_back_use(self, session_id: int) -> None: ...
+    def count_bounce(
+        self, *, user_id: int, hard: bool, address: str | None, details: Mapping[str, Any]
+    ) -> BounceTally: ...
+    def suppress(self, *, user_id: int, address: str | None, reason: str) -> bool: ...
+    def event(self, type: str, **values: Any) -> None: ...
+    def notify(self, kind: str, message: EmailMessage, inbound_id: int | None) -> str: ...
+    def dispatch(self, spec: HandlerSpec, reply: Reply) -> None: ...
+    def finish(self, inbound_id: int | None, **values: Any) -> None: ...
+
+
+def _view(row: Any) -> SessionView:
+    return SessionView(
+        id=row.id,
+        module=row.module,
+        user_id=row.user_id,
+        data=row.data,
+        expires_at=row.expires_at,
+        uses_left=row.uses_left,
+        use_count=row.use_count,
+    )
+
+
+class LiveEffects:
+    """Effects performed for real."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        transport: MailTransport,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.transport = transport
+        self.clock = clock
+        self.steps: list[str] = []
+
+    def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]:
+        now = self.clock()
+        with self.database.transaction() as tx:
+            row, claimed = repos.claim_inbound(
+                tx, key=key, now=now, lease=CLAIM_LEASE, values={**values, "received_at": now}
+            )
+            return row.id, claimed, row.outcome or row.status
+
+    def load_inbound(self, inbound_id: int) -> tuple[str, bytes] | None:
+        with self.database.transaction() as tx:
+            row = repos.get_inbound(tx, inbound_id)
+            return None if row is None else (row.status, row.raw)
+
+    def find_session(self, key: bytes) -> SessionView | None:
+        with self.database.transaction() as tx:
+            row = repos.find_session(tx, key)
+            return None if row is None else _view(row)
+
+    def take_use(self, session_id: int) -> bool:
+        with self.database.transaction() as tx:
+            return repos.take_session_use(tx, session_id)
+
+    def give_back_use(self, session_id: int) -> None:
+        with self.database.transaction() as tx:
+            repos.give_back_session_use(tx, session_id)
+
+    def count_bounce(
+        self, *, user_id: int, hard: bool, address: str | None, details: Mapping[str, Any]
+    ) -> BounceTally:
+        policy = self.settings.bounces
+        now = self.clock()
+        with self.database.transaction() as tx:
+            row = repos.add_bounce_score(
+                tx,
+                user_id=user_id,
+                weight=policy.hard_weight if hard else policy.soft_weight,
+                hard=hard,
+                now=now,
+                quiet=policy.quiet_period,
+            )
+            crossed = row.score >= policy.threshold
+            newly = False
+            if crossed:
+                newly = repos.suppress_user(
+                    tx,
+                    user_id=user_id,
+                    address=address,
+                    reason="bounces",
+                    now=now,
+                    details={**details, "score": row.score},
+                )
+            return BounceTally(score=row.score, crossed=crossed, newly_suppressed=newly)
+
+    def suppress(self, *, user_id: int, address: str | None, reason: str) -> bool:
+        with self.database.transaction() as tx:
+            return repos.suppress_user(
+                tx, user_id=user_id, address=address, reason=reason, now=self.clock(), details={}
+            )
+
+    def event(self, type: str, **values: Any) -> None:
+        with self.database.transaction() as tx:
+            repos.add_event(tx, type=type, occurred_at=self.clock(), **values)
+
+    def notify(self, kind: str, message: EmailMessage, inbound_id: int | None) -> str:
+        """Send unless the throttle says no; returns ``sent``, ``throttled`` or ``failed``."""
+        to = str(message["To"])
+        now = self.clock()
+        window = self.settings.error_mail.throttle_window
+        with self.database.transaction() as tx:
+            recent = repos.count_notices_since(tx, to, now - window)
+        status = "sent"
+        if recent >= self.settings.error_mail.throttle_count:
+            status = "throttled"
+        else:
+            try:
+                self.transport.send(message)
+            except TransportError as exc:
+                status = "failed"
+                self.steps.append(f"notice not sent: {exc}")
+        with self.database.transaction() as tx:
+            repos.add_notice(
+                tx,
+                to_address=to,
+                kind=kind,
+                now=now,
+                inbound_id=inbound_id,
+                status=status,
+                raw=bytes(message),
+            )
+        return status
+
+    def dispatch(self, spec: HandlerSpec, reply: Reply) -> None:
+        spec.func(reply)
+
+    def finish(self, inbound_id: int | None, **values: Any) -> None:
+        if inbound_id is None:
+            return
+        with self.database.transaction() as tx:
+            repos.finish_inbound(tx, inbound_id, **values)
+
+
+class DryRunEffects(LiveEffects):
+    """Reads like :class:`LiveEffects`, but writes nothing, sends nothing, calls no handler."""
+
+    def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]:
+        self.steps.append("would record the message and claim it for processing")
+        return None, True, "processing"
+
+    def take_use(self, session_id: int) -> bool:
+        with self.database.transaction() as tx:
+            row = tx.get(repos.SessionRow, session_id)
+            ok = row is not None and (row.uses_left is None or row.uses_left > 0)
+        self.steps.append(
+            f"would spend one use of session {session_id}: {'ok' if ok else 'none left'}"
+        )
+        return ok
+
+    def give_back_use(self, session_id: int) -> None:
+        self.steps.append(f"would give back the use of session {session_id}")
+
+    def count_bounce(
+        self, *, user_id: int, hard: bool, address: str | None, details: Mapping[str, Any]
+    ) -> BounceTally:
+        policy = self.settings.bounces
+        weight = policy.hard_weight if hard else policy.soft_weight
+        with self.database.transaction() as tx:
+            row = repos.get_bounce_score(tx, user_id)
+            fresh = row is None or row.last_bounce_at < self.clock() - policy.quiet_period
+            score = weight + (0.0 if fresh or row is None else row.score)
+        self.steps.append(f"would add {weight} to user {user_id}'s bounce score (to {score})")
+        return BounceTally(score=score, crossed=score >= policy.threshold, newly_suppressed=False)
+
+    def suppress(self, *, user_id: int, address: str | None, reason: str) -> bool:
+        self.steps.append(f"would suppress user {user_id} ({reason})")
+        return False
+
+    def event(self, type: str, **values: Any) -> None:
+        self.steps.append(f"would record event {type}")
+
+    def notify(self, kind: str, message: EmailMessage, inbound_id: int | None) -> str:
+        self.steps.append(f"would send error email {kind} to {message['To']}")
+        return "dry_run"
+
+    def dispatch(self, spec: HandlerSpec, reply: Reply) -> None:
+        self.steps.append(
+            f"would call handler {spec.name!r} for user {reply.user_id} with "
+            f"{len(reply.text)} characters of text"
+        )
+
+    def finish(self, inbound_id: int | None, **values: Any) -> None:
+        self.steps.append(f"would record outcome {values.get('outcome')}")

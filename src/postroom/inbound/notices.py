@@ -1,0 +1,95 @@
+"""Error emails to senders: when to write one (RFC 3834) and what it says (one template each).
+
+Never to a null return path, a bounce, an auto-reply, a complaint report or list/bulk mail:
+answering those makes mail loops and backscatter. Every notice carries ``Auto-Submitted:
+auto-replied`` and ``In-Reply-To`` the message it answers (RFC 3834 sections 3.1.7, 5).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+import jinja2
+
+from postroom.inbound.parse import ParsedMessage
+
+
+class NoticeKind(enum.StrEnum):
+    EXPIRED_SESSION = "expired_session"
+    INVALID_ADDRESS = "invalid_address"
+    UNKNOWN_MODULE = "unknown_module"
+    EMPTY_REPLY = "empty_reply"
+    TOO_LARGE = "too_large"
+    WRONG_SENDER = "wrong_sender"
+    REJECTED = "rejected"
+    UNEXPECTED_FAILURE = "unexpected_failure"
+    DIGEST_AMBIGUOUS = "digest_ambiguous"
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("postroom.inbound", "templates"),
+    autoescape=False,  # plain-text mail, nothing is rendered as HTML
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_MAILER_DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|bounces?)(\+|@|$)", re.I)
+_NO_REPLY_PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}
+
+
+def may_answer(parsed: ParsedMessage, envelope_sender: str | None, kind: str | None) -> str | None:
+    """Where an error email may go, or None when answering would be wrong (RFC 3834 s. 2)."""
+    if kind in ("bounce", "auto_reply", "complaint", "delivered"):
+        return None
+    if envelope_sender is not None and envelope_sender.strip() in ("", "<>"):
+        return None
+    if parsed.return_path == "":
+        return None
+    auto = (parsed.header("Auto-Submitted") or "no").strip().lower()
+    if auto and not auto.startswith("no"):
+        return None
+    if (parsed.header("Precedence") or "").strip().lower() in _NO_REPLY_PRECEDENCE:
+        return None
+    if parsed.header("List-Id") or parsed.header("X-Autoreply") or parsed.header("X-Autorespond"):
+        return None
+    target = (envelope_sender or "").strip().strip("<>") or parsed.sender
+    if not target or "@" not in target or _MAILER_DAEMON.match(target):
+        return None
+    return target
+
+
+def build_notice(
+    kind: NoticeKind,
+    *,
+    to: str,
+    sender: str,
+    original: ParsedMessage,
+    now: datetime,
+    context: Mapping[str, Any],
+) -> EmailMessage:
+    """The error email for ``kind``: subject and body from ``templates/<kind>.txt``."""
+    rendered = _ENV.get_template(f"{kind.value}.txt").render(
+        subject=original.subject or "(no subject)", **context
+    )
+    first, _, body = rendered.partition("\n")
+    subject = first.removeprefix("Subject:").strip()
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Postroom-Notice"] = kind.value
+    if original.message_id:
+        message["In-Reply-To"] = f"<{original.message_id}>"
+        message["References"] = f"<{original.message_id}>"
+    message.set_content(body.lstrip("\n"))
+    return message

@@ -1,0 +1,420 @@
+"""The inbound pipeline for one received message.
+
+parse -> find our address -> verify (stateless HMAC first) -> claim (dedupe) -> classify ->
+bounce/complaint/auto-reply bookkeeping, or: load session -> extract -> dispatch -> record.
+Every branch ends in one :class:`~postroom.inbound.types.Outcome` stored with the raw message.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from postroom.addresses import AddressCodec, BounceToken, ReplyToken
+from postroom.errors import AddressError, Reject, StoreUnavailable
+from postroom.handlers import HandlerRegistry, HandlerSpec
+from postroom.inbound.content import attachments_of, is_empty_reply
+from postroom.inbound.effects import Effects, SessionView
+from postroom.inbound.notices import NoticeKind, build_notice, may_answer
+from postroom.inbound.parse import ParsedMessage, parse_message
+from postroom.inbound.recipients import candidate_addresses
+from postroom.inbound.types import Envelope, InboundResult, Outcome, Reply
+from postroom.settings import Settings
+from postroom.store.repos import dedupe_key
+from postroom.understand.bounces import Classification, MessageKind, classify_message
+from postroom.understand.replies import extract_message
+
+_HEADER_END = (b"\r\n\r\n", b"\n\n")
+
+
+class InboundPipeline:
+    """Decides what to do with a message; performs it through an :class:`Effects` object."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        codec: AddressCodec,
+        handlers: HandlerRegistry,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.handlers = handlers
+        self.clock = clock
+
+    # -- entry point -----------------------------------------------------------------------
+
+    def process(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        effects: Effects,
+        *,
+        replay_id: int | None = None,
+    ) -> InboundResult:
+        """Handle one message. Raises UnparseableMessage (no header section) and
+        StoreUnavailable (the database is down: the caller must make the sender retry)."""
+        steps = effects.steps
+        too_large = len(raw) > self.settings.max_message_bytes
+        parsed = parse_message(_head_only(raw) if too_large else raw)
+        candidates = candidate_addresses(parsed, envelope.recipients, self.codec.is_ours)
+        if not candidates:
+            steps.append("no address of ours among the recipients")
+            return InboundResult(Outcome.NOT_OURS, steps=tuple(steps))
+        token, address, address_error = self._verify(candidates)
+        steps.append(f"address {address}: " + ("verified" if token else f"{address_error}"))
+        classification = classify_message(parsed.raw)
+        kind = str(classification.kind)
+        steps.append(f"classified as {kind}")
+
+        values: dict[str, Any] = {
+            "envelope_sender": envelope.sender,
+            "envelope_recipient": ",".join(envelope.recipients) or None,
+            "address": address,
+            "message_id": parsed.message_id,
+            "sender": parsed.sender,
+            "subject": parsed.subject[:500],
+            "kind": kind,
+            "raw": parsed.raw if too_large else raw,
+            "details": {"defects": list(parsed.defects), "size": len(raw)},
+        }
+        if isinstance(token, ReplyToken):
+            values.update(module=token.module, user_id=token.user)
+        if replay_id is not None:
+            inbound_id: int | None = replay_id
+            steps.append(f"replaying inbound message {replay_id}")
+        else:
+            key = dedupe_key(parsed.message_id, raw, address)
+            inbound_id, claimed, previous = effects.claim(key, values)
+            if not claimed:
+                steps.append(
+                    f"already received as #{inbound_id} ({previous}): not dispatched again"
+                )
+                return self._result(Outcome.DUPLICATE, inbound_id, address, kind, token, steps)
+
+        ctx = _Context(parsed, envelope, effects, inbound_id, address, kind, token)
+        if too_large:
+            return self._refuse(
+                ctx,
+                Outcome.TOO_LARGE,
+                NoticeKind.TOO_LARGE,
+                _size_context(len(raw), self.settings.max_message_bytes),
+            )
+        if token is None:
+            return self._refuse(
+                ctx,
+                Outcome.INVALID_ADDRESS,
+                NoticeKind.INVALID_ADDRESS,
+                {"address": address},
+                error=str(address_error),
+            )
+        if classification.kind is not MessageKind.NORMAL:
+            return self._bookkeep(ctx, classification)
+        if isinstance(token, BounceToken):
+            # A person wrote to a return-path address: it never takes replies.
+            return self._refuse(
+                ctx,
+                Outcome.INVALID_ADDRESS,
+                NoticeKind.INVALID_ADDRESS,
+                {"address": address},
+                error="human mail to a bounce address",
+            )
+        return self._reply(ctx, token)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _verify(
+        self, candidates: list[str]
+    ) -> tuple[ReplyToken | BounceToken | None, str, AddressError | None]:
+        first_error: AddressError | None = None
+        for candidate in candidates:
+            try:
+                return self.codec.decode(candidate), candidate, None
+            except AddressError as exc:
+                first_error = first_error or exc
+        return None, candidates[0], first_error
+
+    def _bookkeep(self, ctx: _Context, result: Classification) -> InboundResult:
+        """Bounces, complaints, auto-replies, delivery reports: recorded, never dispatched."""
+        token, effects = ctx.token, ctx.effects
+        user_id = token.user if isinstance(token, ReplyToken) else None
+        delivery_id = token.delivery_id if isinstance(token, BounceToken) else None
+        first = result.recipients[0] if result.recipients else None
+        details = {
+            "recipients": [r.address for r in result.recipients],
+            "status": first.status if first else None,
+            "reason": first.reason if first else None,
+            "original_message_id": result.original_message_id,
+        }
+        common: dict[str, Any] = {
+            "user_id": user_id,
+            "delivery_id": delivery_id,
+            "module": token.module if isinstance(token, ReplyToken) else None,
+            "inbound_id": ctx.inbound_id,
+            "recipient": first.address if first else None,
+        }
+        if result.kind is MessageKind.AUTO_REPLY:
+            effects.event("auto_replied", data=details, **common)
+            return self._done(ctx, Outcome.AUTO_REPLY_RECORDED)
+        if result.kind is MessageKind.COMPLAINT:
+            effects.event(
+                "complained", data={**details, "feedback_type": result.feedback_type}, **common
+            )
+            if user_id is not None:
+                effects.suppress(user_id=user_id, address=common["recipient"], reason="complaint")
+            return self._done(ctx, Outcome.COMPLAINT_RECORDED)
+        if result.kind is MessageKind.DELIVERED:
+            return self._done(ctx, Outcome.REPORT_IGNORED)
+        failed = [r for r in result.recipients if r.action != "delayed"]
+        if result.recipients and not failed:
+            # RFC 3464 action=delayed: the MTA is still trying; count nothing until it fails.
+            effects.event("deferred", data=details, **common)
+            return self._done(ctx, Outcome.DELAY_RECORDED)
+        hard = any(r.hard for r in failed)
+        effects.event("bounced", data={**details, "hard": hard}, **common)
+        if user_id is not None:
+            tally = effects.count_bounce(
+                user_id=user_id, hard=hard, address=common["recipient"], details=details
+            )
+            ctx.effects.steps.append(
+                f"bounce score of user {user_id} now {tally.score:g}"
+                + (" (suppressed)" if tally.crossed else "")
+            )
+        return self._done(ctx, Outcome.BOUNCE_RECORDED, detail="hard" if hard else "soft")
+
+    def _reply(self, ctx: _Context, token: ReplyToken) -> InboundResult:
+        session = ctx.effects.find_session(token.session_key)
+        now = self.clock()
+        if session is None or session.expires_at <= now:
+            ctx.effects.steps.append("session " + ("not found" if session is None else "expired"))
+            return self._refuse(
+                ctx,
+                Outcome.SESSION_EXPIRED,
+                NoticeKind.EXPIRED_SESSION,
+                {
+                    "reason": "expired",
+                    "uses": 0,
+                    "ttl_days": int(self.settings.session_ttl.total_seconds() // 86400),
+                },
+            )
+        if session.module != token.module or session.user_id != token.user:
+            # The tag verified, so this is a key collision or tampering with the store.
+            return self._refuse(
+                ctx,
+                Outcome.INVALID_ADDRESS,
+                NoticeKind.INVALID_ADDRESS,
+                {"address": ctx.address},
+                error="session does not match address",
+            )
+        spec = self.handlers.by_module(token.module)
+        if spec is None:
+            ctx.effects.steps.append(f"no handler for module {token.module}")
+            return self._refuse(ctx, Outcome.UNKNOWN_MODULE, NoticeKind.UNKNOWN_MODULE, {})
+        sender = ctx.parsed.sender or ""
+        if spec.check_sender is not None and not spec.check_sender(token.user, sender):
+            return self._refuse(
+                ctx,
+                Outcome.WRONG_SENDER,
+                NoticeKind.WRONG_SENDER,
+                {"sender": sender or "an unknown sender"},
+            )
+        extracted = extract_message(ctx.parsed.message)
+        attachments = attachments_of(ctx.parsed.message)
+        if is_empty_reply(extracted) and not attachments:
+            return self._refuse(
+                ctx,
+                Outcome.EMPTY_REPLY,
+                NoticeKind.EMPTY_REPLY,
+                {"has_signature": bool(extracted.signature)},
+            )
+        if not ctx.effects.take_use(session.id):
+            return self._refuse(
+                ctx,
+                Outcome.SESSION_EXPIRED,
+                NoticeKind.EXPIRED_SESSION,
+                {"reason": "used_up", "uses": session.use_count, "ttl_days": 0},
+            )
+        reply = Reply(
+            module=spec.name,
+            user_id=token.user,
+            session_data=session.data,
+            text=extracted.text,
+            signature=extracted.signature,
+            quoted=extracted.quoted,
+            html=extracted.html,
+            attachments=attachments,
+            sender=ctx.parsed.sender,
+            subject=ctx.parsed.subject,
+            message_id=ctx.parsed.message_id,
+            address=ctx.address,
+            message=ctx.parsed.message,
+            inbound_id=ctx.inbound_id,
+        )
+        return self._dispatch(ctx, spec, session, reply)
+
+    def _dispatch(
+        self, ctx: _Context, spec: HandlerSpec, session: SessionView, reply: Reply
+    ) -> InboundResult:
+        try:
+            ctx.effects.dispatch(spec, reply)
+        except Reject as exc:
+            ctx.effects.give_back_use(session.id)
+            return self._refuse(
+                ctx,
+                Outcome.REJECTED,
+                NoticeKind.REJECTED,
+                {"explanation": exc.explanation},
+                error=f"{exc.code}: {exc}",
+            )
+        except StoreUnavailable:
+            ctx.effects.give_back_use(session.id)
+            raise
+        except Exception as exc:  # a handler bug must not lose the message: keep it for replay
+            ctx.effects.give_back_use(session.id)
+            detail = "".join(traceback.format_exception(exc)[-3:])
+            ctx.effects.steps.append(f"handler {spec.name!r} failed: {exc!r}")
+            return self._refuse(
+                ctx,
+                Outcome.FAILED,
+                NoticeKind.UNEXPECTED_FAILURE,
+                {"reference": f"#{ctx.inbound_id}"},
+                error=detail,
+            )
+        ctx.effects.event(
+            "replied",
+            user_id=reply.user_id,
+            module=ctx.token.module if isinstance(ctx.token, ReplyToken) else None,
+            inbound_id=ctx.inbound_id,
+            recipient=reply.sender,
+            data={"session_id": session.id, "chars": len(reply.text)},
+        )
+        ctx.effects.steps.append(f"dispatched to handler {spec.name!r}")
+        return self._done(ctx, Outcome.DISPATCHED, session_id=session.id, module_name=spec.name)
+
+    # -- endings ---------------------------------------------------------------------------
+
+    def _refuse(
+        self,
+        ctx: _Context,
+        outcome: Outcome,
+        notice: NoticeKind,
+        context: dict[str, Any],
+        *,
+        error: str | None = None,
+    ) -> InboundResult:
+        to = may_answer(ctx.parsed, ctx.envelope.sender, ctx.kind)
+        status = None
+        if to is None:
+            ctx.effects.steps.append(f"no error email ({notice}): the sender must not be answered")
+        else:
+            message = build_notice(
+                notice,
+                to=to,
+                sender=self.settings.error_mail.sender,
+                original=ctx.parsed,
+                now=self.clock(),
+                context=context,
+            )
+            status = ctx.effects.notify(notice.value, message, ctx.inbound_id)
+            ctx.effects.steps.append(f"error email {notice} to {to}: {status}")
+        if ctx.inbound_id is not None and outcome is Outcome.INVALID_ADDRESS:
+            ctx.effects.event(
+                "inbound_rejected",
+                inbound_id=ctx.inbound_id,
+                recipient=ctx.address,
+                data={"reason": error or str(outcome)},
+            )
+        return self._done(
+            ctx, outcome, error=error, notice=f"{notice}:{status}" if status else None
+        )
+
+    def _done(
+        self,
+        ctx: _Context,
+        outcome: Outcome,
+        *,
+        error: str | None = None,
+        detail: str = "",
+        notice: str | None = None,
+        session_id: int | None = None,
+        module_name: str | None = None,
+    ) -> InboundResult:
+        status = "failed" if outcome is Outcome.FAILED else "done"
+        values: dict[str, Any] = {"status": status, "outcome": str(outcome), "error": error}
+        if session_id is not None:
+            values["session_id"] = session_id
+        ctx.effects.finish(ctx.inbound_id, **values)
+        result = self._result(
+            outcome,
+            ctx.inbound_id,
+            ctx.address,
+            ctx.kind,
+            ctx.token,
+            ctx.effects.steps,
+            detail=detail or (error or ""),
+            notice=notice,
+        )
+        if module_name is not None:
+            return InboundResult(**{**_fields(result), "module": module_name})
+        return result
+
+    def _result(
+        self,
+        outcome: Outcome,
+        inbound_id: int | None,
+        address: str,
+        kind: str,
+        token: ReplyToken | BounceToken | None,
+        steps: list[str],
+        *,
+        detail: str = "",
+        notice: str | None = None,
+    ) -> InboundResult:
+        module = user = None
+        if isinstance(token, ReplyToken):
+            spec = self.handlers.by_module(token.module)
+            module = spec.name if spec else str(token.module)
+            user = token.user
+        return InboundResult(
+            outcome, inbound_id, address, kind, module, user, notice, detail, tuple(steps)
+        )
+
+
+class _Context:
+    """The facts about one message that every step reads."""
+
+    __slots__ = ("address", "effects", "envelope", "inbound_id", "kind", "parsed", "token")
+
+    def __init__(
+        self,
+        parsed: ParsedMessage,
+        envelope: Envelope,
+        effects: Effects,
+        inbound_id: int | None,
+        address: str,
+        kind: str,
+        token: ReplyToken | BounceToken | None,
+    ) -> None:
+        self.parsed, self.envelope, self.effects = parsed, envelope, effects
+        self.inbound_id, self.address, self.kind, self.token = inbound_id, address, kind, token
+
+
+def _fields(result: InboundResult) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in result.__slots__}
+
+
+def _head_only(raw: bytes) -> bytes:
+    """The header section of an oversized message (enough to answer it), capped at 256 KiB."""
+    head = raw[: 256 * 1024]
+    for sep in _HEADER_END:
+        cut = head.find(sep)
+        if cut >= 0:
+            return head[: cut + len(sep)]
+    return head
+
+
+def _size_context(size: int, limit: int) -> dict[str, Any]:
+    return {"size_mb": f"{size / 1048576:.1f}", "limit_mb": f"{limit / 1048576:.1f}"}

@@ -1,0 +1,129 @@
+"""LMTP (RFC 2033) and SMTP (RFC 5321) listeners in front of the inbound pipeline.
+
+Addresses are checked at RCPT time with the stateless HMAC check only, so unknown and forged
+addresses are refused with ``550 5.1.1`` before any data is accepted: the sending MTA tells
+its sender, and postroom never emits backscatter. The pipeline runs in a worker thread per
+message; a database outage answers ``451 4.3.0`` so the MTA keeps the mail and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from postroom.errors import AddressError, StoreUnavailable, UnparseableMessage
+
+if TYPE_CHECKING:
+    from postroom.app import Postroom
+
+log = logging.getLogger("postroom.receive")
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:2525)")
+    return host.strip("[]"), int(port)
+
+
+class InboundHandler:
+    """aiosmtpd handler: RCPT check, then the pipeline for each accepted recipient."""
+
+    def __init__(self, room: Postroom) -> None:
+        self.room = room
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        codec = self.room.codec
+        if not codec.is_ours(address):
+            return f"550 5.1.1 <{address}>: recipient unknown here"
+        try:
+            codec.decode(address)
+        except AddressError:
+            return f"550 5.1.1 <{address}>: not a valid reply address"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        sender = envelope.mail_from or ""
+        loop = asyncio.get_running_loop()
+        answers = []
+        for rcpt in envelope.rcpt_tos:
+            answers.append(await loop.run_in_executor(None, self._process, raw, rcpt, sender))
+        # LMTP answers per recipient in theory; aiosmtpd answers once, so the worst one wins.
+        return max(answers, key=lambda a: a[0])
+
+    def _process(self, raw: bytes, rcpt: str, sender: str) -> str:
+        try:
+            result = self.room.receive(raw, recipients=[rcpt], sender=sender)
+        except UnparseableMessage as exc:
+            return f"554 5.6.0 {exc}"
+        except StoreUnavailable as exc:
+            log.warning("deferring mail for %s: %s", rcpt, exc)
+            return "451 4.3.0 temporary failure, please try again later"
+        except Exception:
+            log.exception("unexpected failure for %s; deferring", rcpt)
+            return "451 4.3.0 temporary failure, please try again later"
+        log.info("%s -> %s (#%s)", rcpt, result.outcome, result.inbound_id)
+        return f"250 2.0.0 {result.outcome}"
+
+
+def _factory(protocol: str, handler: InboundHandler, limit: int) -> Callable[[], SMTP]:
+    server_class = LMTP if protocol == "lmtp" else SMTP
+
+    def make() -> SMTP:
+        return server_class(
+            handler,
+            data_size_limit=limit,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname="postroom",
+            ident="postroom",
+        )
+
+    return make
+
+
+async def start_server(room: Postroom, *, protocol: str, host: str, port: int) -> asyncio.Server:
+    """Start listening; returns the asyncio server (``server.sockets`` has the bound port)."""
+    handler = InboundHandler(room)
+    limit = room.settings.max_message_bytes
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(_factory(protocol, handler, limit), host=host, port=port)
+
+
+def serve(room: Postroom, *, protocol: str, host: str, port: int) -> None:
+    """Run a listener until SIGTERM or SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def main() -> None:
+        server = await start_server(room, protocol=protocol, host=host, port=port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        bound = server.sockets[0].getsockname()
+        log.info("listening for %s on %s:%s", protocol.upper(), bound[0], bound[1])
+        print(f"postroom: listening for {protocol.upper()} on {bound[0]}:{bound[1]}", flush=True)
+        await stop.wait()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())

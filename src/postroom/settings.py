@@ -1,0 +1,333 @@
+"""Settings: read once at the edge (``postroom.toml`` plus ``POSTROOM_*`` variables) into one
+immutable object that the rest of postroom receives as an argument.
+
+Every key lives in a TOML table; its environment variable is ``POSTROOM_<TABLE>_<KEY>`` in upper
+case (``[database] url`` is ``POSTROOM_DATABASE_URL``). The environment wins over the file. A bad
+value fails at start with a :class:`~postroom.errors.ConfigError` naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from postroom.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "postroom.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class BounceSettings:
+    """How bounces count against a user before the user's address is suppressed."""
+
+    hard_weight: float = 1.0
+    soft_weight: float = 0.25
+    threshold: float = 3.0
+    quiet_period: timedelta = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMailSettings:
+    """Where the error emails postroom writes to senders go.
+
+    ``transport`` is ``smtp`` (hand them to ``smtp_host:smtp_port``), ``outbox`` (write ``.eml``
+    files to ``outbox_dir``, the local mail catcher) or ``none`` (record only).
+    """
+
+    sender: str = "postroom@localhost"
+    transport: str = "outbox"
+    outbox_dir: str = "outbox"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    throttle_count: int = 5
+    throttle_window: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything postroom reads from its configuration. Vary it with :meth:`clone`."""
+
+    database_url: str = "sqlite:///postroom.db"
+    app: str = ""
+    reply_domain: str = "reply.localhost"
+    reply_prefix: str = "reply+"
+    bounce_prefix: str = "bounce+"
+    address_keys: Mapping[int, bytes] = field(default_factory=dict)
+    signing_key_id: int = 1
+    session_ttl: timedelta = timedelta(days=30)
+    session_prune_after: timedelta = timedelta(days=30)
+    max_message_bytes: int = 25 * 1024 * 1024
+    bounces: BounceSettings = field(default_factory=BounceSettings)
+    error_mail: ErrorMailSettings = field(default_factory=ErrorMailSettings)
+    source: str = "defaults"
+
+    def clone(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (the settings object itself never changes)."""
+        return dataclasses.replace(self, **changes)
+
+    def require_keys(self) -> None:
+        """Fail with a clear message when no address signing key is configured."""
+        if self.signing_key_id not in self.address_keys:
+            raise ConfigError(
+                "addresses.keys",
+                f"no signing key with id {self.signing_key_id} is configured ({self.source})",
+                "run `postroom init` to write a postroom.toml with fresh secrets, or set "
+                "POSTROOM_ADDRESSES_KEYS to '1:<base64 of 32 random bytes>'",
+            )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_Conv = Callable[[str, Any], Any]
+
+
+def _as_str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, f"expected a non-empty string, got {value!r}", "quote the value")
+    return value
+
+
+def _as_int(key: str, value: Any) -> int:
+    try:
+        result = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"expected a whole number, got {value!r}", "write e.g. 25") from None
+    if result < 0:
+        raise ConfigError(key, f"must not be negative, got {result}", "use 0 or more")
+    return result
+
+
+def _as_float(key: str, value: Any) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"expected a number, got {value!r}", "write e.g. 1.5") from None
+    if result < 0:
+        raise ConfigError(key, f"must not be negative, got {result}", "use 0 or more")
+    return result
+
+
+def _as_days(key: str, value: Any) -> timedelta:
+    return timedelta(days=_as_float(key, value))
+
+
+def _as_hours(key: str, value: Any) -> timedelta:
+    return timedelta(hours=_as_float(key, value))
+
+
+def _as_str_or_empty(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {value!r}", "quote the value")
+    return value
+
+
+def _as_transport(key: str, value: Any) -> str:
+    text = _as_str(key, value)
+    if text not in ("smtp", "outbox", "none"):
+        raise ConfigError(key, f"unknown transport {text!r}", "use one of smtp, outbox, none")
+    return text
+
+
+def _as_domain(key: str, value: Any) -> str:
+    text = _as_str(key, value).strip().lower().lstrip("@")
+    if "@" in text or " " in text or "." not in text:
+        raise ConfigError(key, f"{value!r} is not a mail domain", "write e.g. reply.example.org")
+    return text
+
+
+def _as_keys(key: str, value: Any) -> dict[int, bytes]:
+    """Keys come as a TOML table ``{"1" = "<base64>"}`` or as ``"1:<b64>,2:<b64>"`` from env."""
+    items: list[tuple[str, str]]
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, str):
+        items = []
+        for part in value.split(","):
+            kid, sep, secret = part.strip().partition(":")
+            if not sep:
+                raise ConfigError(key, "expected 'id:base64' pairs", "write e.g. '1:AbC...='")
+            items.append((kid, secret))
+    else:
+        raise ConfigError(key, f"expected a table of key id to secret, got {value!r}", "see init")
+    keys: dict[int, bytes] = {}
+    for kid, secret in items:
+        if not kid.isdigit() or not 0 <= int(kid) <= 15:
+            raise ConfigError(key, f"key id {kid!r} is not 0..15", "number keys 0 to 15")
+        try:
+            raw = base64.b64decode(str(secret), validate=True)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                key, f"key {kid} is not base64", "paste the value init wrote"
+            ) from None
+        if len(raw) < 32:
+            raise ConfigError(key, f"key {kid} has {len(raw)} bytes", "use 32 random bytes")
+        keys[int(kid)] = raw
+    return keys
+
+
+# (table, key) -> (attribute path, converter)
+_SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
+    ("database", "url"): ("database_url", _as_str),
+    ("app", "import"): ("app", _as_str_or_empty),
+    ("addresses", "domain"): ("reply_domain", _as_domain),
+    ("addresses", "reply_prefix"): ("reply_prefix", _as_str),
+    ("addresses", "bounce_prefix"): ("bounce_prefix", _as_str),
+    ("addresses", "keys"): ("address_keys", _as_keys),
+    ("addresses", "signing_key"): ("signing_key_id", _as_int),
+    ("sessions", "ttl_days"): ("session_ttl", _as_days),
+    ("sessions", "prune_after_days"): ("session_prune_after", _as_days),
+    ("inbound", "max_message_bytes"): ("max_message_bytes", _as_int),
+    ("bounces", "hard_weight"): ("bounces.hard_weight", _as_float),
+    ("bounces", "soft_weight"): ("bounces.soft_weight", _as_float),
+    ("bounces", "threshold"): ("bounces.threshold", _as_float),
+    ("bounces", "quiet_period_days"): ("bounces.quiet_period", _as_days),
+    ("error_mail", "sender"): ("error_mail.sender", _as_str),
+    ("error_mail", "transport"): ("error_mail.transport", _as_transport),
+    ("error_mail", "outbox_dir"): ("error_mail.outbox_dir", _as_str),
+    ("error_mail", "smtp_host"): ("error_mail.smtp_host", _as_str),
+    ("error_mail", "smtp_port"): ("error_mail.smtp_port", _as_int),
+    ("error_mail", "smtp_username"): ("error_mail.smtp_username", _as_str_or_empty),
+    ("error_mail", "smtp_password"): ("error_mail.smtp_password", _as_str_or_empty),
+    ("error_mail", "throttle_count"): ("error_mail.throttle_count", _as_int),
+    ("error_mail", "throttle_window_hours"): ("error_mail.throttle_window", _as_hours),
+}
+
+
+def _env_name(table: str, key: str) -> str:
+    return f"POSTROOM_{table}_{key}".upper()
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the config file (when there is one) and the environment into :class:`Settings`.
+
+    ``path`` defaults to ``$POSTROOM_CONFIG`` or ``./postroom.toml``; a path given explicitly must
+    exist. Unknown keys in the file are errors, so a typo never silently falls back to a default.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "POSTROOM_CONFIG" in env
+    config_path = Path(
+        path if path is not None else env.get("POSTROOM_CONFIG", DEFAULT_CONFIG_FILE)
+    )
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                str(config_path), f"not valid TOML ({exc})", "fix the syntax"
+            ) from None
+        source = str(config_path)
+    elif explicit:
+        raise ConfigError(
+            "POSTROOM_CONFIG", f"{config_path} does not exist", "run `postroom init` to write one"
+        )
+
+    values: dict[str, Any] = {}
+    for table, body in data.items():
+        if not isinstance(body, dict):
+            raise ConfigError(table, "expected a [table]", f"write [{table}] on its own line")
+        for key, raw in body.items():
+            spec = _SCHEMA.get((table, key))
+            if spec is None:
+                known = ", ".join(sorted(k for t, k in _SCHEMA if t == table)) or "none"
+                raise ConfigError(f"{table}.{key}", "unknown key", f"known keys here: {known}")
+            values[spec[0]] = spec[1](f"{table}.{key}", raw)
+    for (table, key), (attr, conv) in _SCHEMA.items():
+        name = _env_name(table, key)
+        if name in env:
+            values[attr] = conv(name, env[name])
+            source = f"{source} + environment" if "environment" not in source else source
+    return _build(values, source)
+
+
+def _build(values: Mapping[str, Any], source: str) -> Settings:
+    top: dict[str, Any] = {"source": source}
+    nested: dict[str, dict[str, Any]] = {"bounces": {}, "error_mail": {}}
+    for attr, value in values.items():
+        head, _, tail = attr.partition(".")
+        if tail:
+            nested[head][tail] = value
+        else:
+            top[attr] = value
+    settings = Settings(
+        bounces=BounceSettings(**nested["bounces"]),
+        error_mail=ErrorMailSettings(**nested["error_mail"]),
+        **top,
+    )
+    if settings.bounces.threshold <= 0:
+        raise ConfigError("bounces.threshold", "must be above 0", "use e.g. 3")
+    if settings.max_message_bytes < 1024:
+        raise ConfigError("inbound.max_message_bytes", "is below 1 KiB", "use e.g. 26214400")
+    return settings
+
+
+def render_config(
+    *, secret: bytes, database_url: str = "sqlite:///postroom.db", domain: str = "reply.localhost"
+) -> str:
+    """The commented ``postroom.toml`` that ``postroom init`` writes."""
+    key = base64.b64encode(secret).decode("ascii")
+    return f"""\
+# postroom configuration. Every key can also be set in the environment as
+# POSTROOM_<TABLE>_<KEY>, e.g. POSTROOM_DATABASE_URL; the environment wins.
+
+[database]
+# SQLite file in the working directory by default; for PostgreSQL:
+# url = "postgresql+psycopg://user:password@127.0.0.1:5432/postroom"
+url = "{database_url}"
+
+[app]
+# Where your handlers live, as "package.module:attribute" naming a postroom.Postroom object.
+# import = "myapp.mail:room"
+
+[addresses]
+# Reply addresses look like reply+<payload>@<domain>; point this domain's MX at postroom.
+domain = "{domain}"
+reply_prefix = "reply+"
+bounce_prefix = "bounce+"
+# Keys that sign reply addresses. To rotate: add a new id, make it signing_key, and keep
+# the old one here until its addresses have aged out of inboxes.
+signing_key = 1
+keys = {{ "1" = "{key}" }}
+
+[sessions]
+# How long a reply address stays valid, and when `postroom prune` removes expired sessions.
+ttl_days = 30
+prune_after_days = 30
+
+[inbound]
+max_message_bytes = 26214400
+
+[bounces]
+# A hard bounce adds hard_weight, a soft one soft_weight; reaching threshold suppresses the
+# user's address. The score starts again after quiet_period_days without bounces.
+hard_weight = 1.0
+soft_weight = 0.25
+threshold = 3.0
+quiet_period_days = 30
+
+[error_mail]
+# Emails postroom writes to senders when a reply cannot be handled.
+sender = "postroom@{domain}"
+# smtp | outbox (write .eml files to outbox_dir) | none
+transport = "outbox"
+outbox_dir = "outbox"
+smtp_host = "127.0.0.1"
+smtp_port = 25
+smtp_username = ""
+smtp_password = ""
+# At most throttle_count error emails per sender per throttle_window_hours.
+throttle_count = 5
+throttle_window_hours = 1
+"""
