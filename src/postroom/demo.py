@@ -67,14 +67,14 @@ class Listener:
         """Hand a message over LMTP like an MTA; returns the server's final answer."""
         data = message if isinstance(message, bytes) else bytes(message)
         with smtplib.LMTP("127.0.0.1", self.port, timeout=30) as client:
-            try:
-                client.sendmail(sender, [rcpt], data)
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, text = exc.recipients[rcpt]
+            client.ehlo_or_helo_if_needed()
+            client.mail(sender)
+            code, text = client.rcpt(rcpt)
+            if code >= 400:
+                client.rset()
                 return f"{code} {text.decode()}"
-            except smtplib.SMTPResponseException as exc:
-                return f"{exc.smtp_code} {exc.smtp_error.decode()}"
-        return "250 accepted"
+            code, text = client.data(data)
+            return f"{code} {text.decode()}"
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self._server.close)
@@ -161,9 +161,9 @@ def run_demo(workdir: Path, *, out: Callable[[str], None] = print) -> int:
     secret = secrets.token_bytes(32)
     db_url = f"sqlite:///{workdir / 'postroom.db'}"
     (workdir / "postroom.toml").write_text(
-        render_config(secret=secret, database_url=db_url).replace(
-            'outbox_dir = "outbox"', f'outbox_dir = "{workdir / "outbox"}"'
-        ),
+        render_config(secret=secret, database_url=db_url)
+        .replace('outbox_dir = "outbox"', f'outbox_dir = "{workdir / "outbox"}"')
+        .replace('# import = "myapp.mail:room"', 'import = "postroom.examples.forum:room"'),
         encoding="utf-8",
     )
     settings = Settings(
@@ -200,8 +200,7 @@ def run_demo(workdir: Path, *, out: Callable[[str], None] = print) -> int:
             print(f"  - {failure}")
         return 1
     print(f"demo finished: all {say.count} steps behaved as expected.")
-    print(f"Look around: sqlite3 {workdir}/postroom.db 'select id, outcome from inbound_messages'")
-    print(f"or: postroom --config {workdir}/postroom.toml replay 1 --dry-run")
+    print(f"Look around: .venv/bin/postroom --config {workdir}/postroom.toml replay 1 --dry-run")
     return 0
 
 

@@ -183,6 +183,7 @@ class LiveEffects:
 
     def dispatch(self, spec: HandlerSpec, reply: Reply) -> None:
         spec.func(reply)
+        self.steps.append(f"dispatched to handler {spec.name!r}")
 
     def finish(self, inbound_id: int | None, **values: Any) -> None:
         if inbound_id is None:

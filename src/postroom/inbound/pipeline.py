@@ -291,7 +291,6 @@ class InboundPipeline:
             recipient=reply.sender,
             data={"session_id": session.id, "chars": len(reply.text)},
         )
-        ctx.effects.steps.append(f"dispatched to handler {spec.name!r}")
         return self._done(ctx, Outcome.DISPATCHED, session_id=session.id, module_name=spec.name)
 
     # -- endings ---------------------------------------------------------------------------

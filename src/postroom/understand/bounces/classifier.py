@@ -1,0 +1,192 @@
+"""``classify_message``: the decision, in order of how much a message proves about itself.
+
+1. Complaints: an RFC 5965 feedback report, an SES complaint, an unsubscribe request.
+2. Reports: an RFC 3464 ``message/delivery-status`` part (or its fields pasted into the text),
+   an SES bounce or delivery notification. All recipients delivered -> DELIVERED, else BOUNCE.
+3. Automatic replies (RFC 3834 and vendor marks), unless the message also reads as a bounce:
+   Exim marks its bounces ``Auto-Submitted: auto-replied`` too.
+4. Bounces in an MTA's own words (see :mod:`.dialects`), when the sender, the subject or the text
+   says "delivery failed".
+5. Everything else is NORMAL mail.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from .arf import parse_feedback_report, returned_recipients
+from .autoreply import autoreply_headers, autoreply_subject, autoreply_text
+from .dialects import cut_returned, find_recipients, is_daemon
+from .dsn import parse_delivery_status
+from .headers import all_addresses, decode_words, first_address, message_id
+from .mime import Part, parse_entity
+from .parts import Contents, collect
+from .recipients import from_dsn, from_ses, from_text
+from .ses import parse_ses_notification
+from .types import Classification, MessageKind, RecipientResult
+
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status|failure|failed|problem|report|notification|error)"
+    r"|returned (?:mail|message|to sender)|failure notice|mail delivery|could not be delivered"
+    r"|delivery has failed|non[- ]?remis|unzustellbar|nicht zustellbar|system error|not delivered"
+    r"|permanent (?:delivery )?(?:error|failure)|mail (?:system )?error|delivery notification"
+    r"|\bbounce|error sending|rejected|warning: could not|\bndn\b|\bdsn\b|failed delivery"
+    r"|message delayed|delayed mail|delivery delayed|mail failure|unable to deliver|returned"
+    r"|no entregado|não entregue|不達|配信|エラー|user unknown|failed mail|nondeliverable",
+    re.IGNORECASE,
+)
+_BOUNCE_TEXT = re.compile(
+    r"could not be delivered|permanent(?:ly)? (?:error|fatal|fail)|following address(?:es|\(es\))?"
+    r" failed|delivery (?:to the following (?:recipients?|addresse?s?) )?(?:has )?failed"
+    r"|qmail-send program|undeliverable|unable to deliver|(?:was|were|has not been|could not be)"
+    r" (?:not )?delivered|did not reach|could not deliver|delivery (?:problem|error|failure)"
+    r"|user unknown|unknown user|no such user|mailbox (?:is )?(?:full|unavailable)"
+    r"|returned mail|error (?:occurred )?(?:while|during) (?:trying to )?deliver|fatal errors?"
+    r"|delivery attempts?|not (?:be )?delivered|temporar(?:y|ily) (?:failure|error|unable)"
+    r"|(?:smtp|remote) (?:error|server)|host .{1,80} said|did not like|rejected|giving up"
+    r"|message (?:was )?not (?:sent|accepted)|could not send|delivery status|no longer valid",
+    re.IGNORECASE,
+)
+_ORIGINAL_ID = re.compile(r"^\s*message-id:\s*(.{1,300})$", re.IGNORECASE | re.MULTILINE)
+_DSN_IN_TEXT = re.compile(r"^[ \t>]*(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def classify_message(message: bytes | Message) -> Classification:
+    """Classify one inbound message. Never raises: unreadable input is NORMAL with defects."""
+    try:
+        return _classify(_to_bytes(message))
+    except Exception as exc:
+        return Classification(MessageKind.NORMAL, defects=(f"unreadable: {type(exc).__name__}",))
+
+
+def _to_bytes(message: bytes | Message) -> bytes:
+    if isinstance(message, bytes | bytearray | memoryview):
+        return bytes(message)
+    try:
+        return message.as_bytes()
+    except Exception:
+        return str(message).encode("utf-8", "surrogateescape")
+
+
+def _classify(data: bytes) -> Classification:
+    # LF and CRLF input must give identical results: normalise once, up front.
+    data = data.replace(b"\r\n", b"\n")
+    top = parse_entity(data)
+    contents = collect(top)
+    subject = decode_words(top.get("subject") or "")
+    sender = first_address(top.get("from")) or ""
+    own_id = message_id(top.get("message-id"))
+    original_id = _original_message_id(contents, own_id)
+    defects = tuple(contents.defects)
+
+    complaint = _complaint(top, contents, sender)
+    if complaint is not None:
+        ftype, addresses = complaint
+        recipients = tuple(RecipientResult(a, None, None, "feedback", False) for a in addresses)
+        return Classification(MessageKind.COMPLAINT, recipients, original_id, ftype, defects)
+
+    exclude = _excluded(top, contents)
+    notice = cut_returned("\n".join(contents.texts))
+    dsn_text = "\n".join(contents.dsn)
+    if not dsn_text and _DSN_IN_TEXT.search(notice):
+        dsn_text = notice
+    if dsn_text:
+        report = parse_delivery_status(dsn_text)
+        if report.recipients:
+            found = from_dsn(report, notice, exclude)
+            if found:
+                return _report(found, original_id, defects)
+
+    full = "\n".join(contents.texts)
+    ses = parse_ses_notification(full) if "notificationType" in full else None
+    if ses is not None and ses.kind in ("bounce", "delivery") and ses.recipients:
+        return _report(from_ses(ses), original_id or ses.message_id, defects)
+
+    bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
+    failed_header = all_addresses(top.get("x-failed-recipients"))
+    bounce_text = bool(_BOUNCE_TEXT.search(notice[:4000]))
+    daemon = is_daemon(sender) or "mail delivery" in (top.get("from") or "").lower()
+    if (
+        not bounce_subject
+        and not failed_header
+        and (
+            autoreply_subject(subject) or (autoreply_headers(top) and not (daemon and bounce_text))
+        )
+    ):
+        return _auto_reply(sender, original_id, defects)
+
+    looks_bounce = bool(failed_header) or (
+        (bounce_subject or daemon or "report" in (top.get("content-type") or "").lower())
+        and (bounce_text or (bounce_subject and daemon))
+    )
+    if looks_bounce:
+        found_text = find_recipients(notice, exclude)
+        results = from_text(found_text, notice, failed_header, contents.returned)
+        return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
+    if autoreply_text(notice) and not top.get("in-reply-to") and not top.get("references"):
+        return _auto_reply(sender, original_id, defects)
+    return Classification(MessageKind.NORMAL, (), original_id, None, defects)
+
+
+def _report(
+    found: list[RecipientResult], original_id: str | None, defects: tuple[str, ...]
+) -> Classification:
+    """BOUNCE unless every recipient was delivered (RFC 3464 section 2.3.3 action values)."""
+    delivered = all(r.action in ("delivered", "relayed", "expanded") for r in found)
+    if delivered:
+        return Classification(MessageKind.DELIVERED, tuple(found), original_id, None, defects)
+    failed = tuple(r for r in found if r.action not in ("delivered", "relayed", "expanded"))
+    return Classification(MessageKind.BOUNCE, failed, original_id, None, defects)
+
+
+def _auto_reply(sender: str, original_id: str | None, defects: tuple[str, ...]) -> Classification:
+    recipients = (RecipientResult(sender, None, None, "vacation", False),) if sender else ()
+    return Classification(MessageKind.AUTO_REPLY, recipients, original_id, None, defects)
+
+
+def _complaint(top: Part, contents: Contents, sender: str) -> tuple[str, list[str]] | None:
+    """A complaint's feedback type and complained-about recipients, or None."""
+    if contents.feedback:
+        fb = parse_feedback_report(contents.feedback[0], contents.returned)
+        return fb.feedback_type, fb.recipients
+    notice = "\n".join(contents.texts)
+    if "notificationType" in notice:
+        ses = parse_ses_notification(notice)
+        if ses is not None and ses.kind == "complaint":
+            return ses.feedback_type or "abuse", [r.address for r in ses.recipients]
+    if (top.get("x-apple-unsubscribe") or "").strip().lower() == "true":
+        # Apple Mail's one-click unsubscribe request: an opt-out by the sender of this message.
+        return "opt-out", [sender] if sender else []
+    returned = contents.returned
+    if returned is not None and returned.get("x-hmxmroriginalrecipient") is not None:
+        # Microsoft JMRP: the complained-about copy comes back with its original recipient.
+        return "abuse", returned_recipients(returned)
+    return None
+
+
+def _excluded(top: Part, contents: Contents) -> set[str]:
+    """Addresses that name the bounce's own parties or the original sender, never a recipient."""
+    out: set[str] = set()
+    # Not Delivered-To / X-Original-To: some MTAs copy the failed recipient there.
+    for name in ("from", "to", "return-path", "reply-to", "sender"):
+        out.update(all_addresses(top.get(name)))
+    returned = contents.returned
+    if returned is not None:
+        for name in ("from", "return-path", "sender", "reply-to"):
+            out.update(all_addresses(returned.get(name)))
+    return out
+
+
+def _original_message_id(contents: Contents, own_id: str | None) -> str | None:
+    """The Message-ID of the returned copy: its headers, else a Message-ID line in the text."""
+    if contents.returned is not None:
+        found = message_id(contents.returned.get("message-id"))
+        if found:
+            return found
+    for text in contents.texts:
+        for m in _ORIGINAL_ID.finditer(text):
+            found = message_id(m.group(1))
+            if found and found != own_id:
+                return found
+    return None

@@ -1,0 +1,105 @@
+"""RFC 3464 delivery status notifications (and their RFC 1894 ancestors).
+
+``parse_delivery_status`` reads the ``message/delivery-status`` body of section 2.1: one group of
+per-message fields (section 2.2) and one group per recipient (section 2.3). The same fields are
+often pasted into the human-readable part by MTAs that do not build a proper report, indented or
+not, so the reader accepts them anywhere and groups them by their recipient fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .headers import clean_address
+from .reasons import STATUS
+
+_FIELD = re.compile(
+    r"^[ \t>]*(final-recipient|original-recipient|x-actual-recipient|action|status|diagnostic-code"
+    r"|remote-mta|reporting-mta|last-attempt-date|will-retry-until|x-postfix-sender"
+    r"|received-from-mta|arrival-date|x-supplementary-info|x-display-name)[ \t]*:[ \t]*(.*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@dataclass(slots=True)
+class DsnRecipient:
+    """The per-recipient fields of RFC 3464 section 2.3 that the classifier uses."""
+
+    final: str | None = None
+    original: str | None = None
+    action: str | None = None
+    status: str | None = None
+    diagnostic: str | None = None
+    remote_mta: str | None = None
+
+
+@dataclass(slots=True)
+class DsnReport:
+    """A parsed delivery-status body: per-message fields and recipient groups."""
+
+    reporting_mta: str | None
+    recipients: list[DsnRecipient]
+
+
+def _after_type(value: str) -> str:
+    """Drop the RFC 3464 section 2.1.2 address-type / diagnostic-type prefix (``rfc822;``)."""
+    head, sep, tail = value.partition(";")
+    if sep and " " not in head.strip() and len(head) < 20:
+        return tail.strip()
+    return value.strip()
+
+
+def parse_delivery_status(text: str) -> DsnReport:
+    """Parse RFC 3464 fields from ``text`` into a :class:`DsnReport` (section 2.2 and 2.3)."""
+    reporting: str | None = None
+    groups: list[DsnRecipient] = []
+    current = DsnRecipient()
+    lines = text.split("\n")
+    fields: list[tuple[str, str]] = []
+    for line in lines:
+        m = _FIELD.match(line)
+        if m:
+            fields.append((m.group(1).lower(), m.group(2).strip()))
+        elif fields and line[:1] in (" ", "\t") and line.strip() and ":" not in line[:30]:
+            # RFC 5322 folding: a Diagnostic-Code often runs over several lines.
+            name, value = fields[-1]
+            fields[-1] = (name, value + " " + line.strip())
+        elif fields and not line.strip():
+            fields.append(("", ""))
+
+    def flush() -> None:
+        nonlocal current
+        if current.final or current.original or current.status or current.action:
+            groups.append(current)
+        current = DsnRecipient()
+
+    for name, value in fields:
+        if name == "":
+            # Groups are separated by blank lines (section 2.1); one without an address waits.
+            if current.final or current.original:
+                flush()
+        elif name == "reporting-mta":
+            reporting = reporting or _after_type(value)
+        elif name == "original-recipient":
+            if current.original:
+                flush()
+            current.original = clean_address(value)
+        elif name in ("final-recipient", "x-actual-recipient"):
+            if name == "x-actual-recipient":
+                current.final = current.final or clean_address(value)
+                continue
+            if current.final:
+                flush()
+            current.final = clean_address(value)
+        elif name == "action":
+            current.action = value.split()[0].lower() if value.split() else None
+        elif name == "status":
+            m = STATUS.search(value)
+            current.status = m.group(0) if m else current.status
+        elif name == "diagnostic-code":
+            current.diagnostic = _after_type(value) or current.diagnostic
+        elif name == "remote-mta":
+            current.remote_mta = _after_type(value) or None
+    flush()
+    return DsnReport(reporting, groups)

@@ -1,0 +1,189 @@
+"""A small, forgiving MIME reader: just enough of RFC 5322 and RFC 2045/2046 to classify a report.
+
+Why not ``email.message_from_bytes``: it parses every part of a 15 MB returned message, and the
+classifier needs only the header block, the report parts and the start of the human-readable text.
+This reader splits on boundaries with ``bytes.find``, decodes only text-like parts, caps what it
+decodes, and records defects instead of raising on broken input.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import re
+from dataclasses import dataclass, field
+
+# Decoding more than this of one text part never changes a verdict; it only costs time.
+MAX_TEXT_BYTES = 256 * 1024
+MAX_PARTS = 64
+MAX_DEPTH = 8
+
+_PARAM = re.compile(r';\s*([A-Za-z0-9_.*\-]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)')
+_FIELD_NAME = re.compile(r"^([!-9;-~]+)[ \t]*:")
+_TEXTUAL = (
+    "text/",
+    "message/delivery-status",
+    "message/global-delivery-status",
+    "message/feedback-report",
+    "message/disposition-notification",
+)
+
+
+@dataclass(slots=True)
+class Part:
+    """One MIME entity: its header fields (lower-cased names, unfolded values) and raw body."""
+
+    fields: list[tuple[str, str]]
+    body: bytes
+    ctype: str = "text/plain"
+    params: dict[str, str] = field(default_factory=dict)
+    children: list[Part] = field(default_factory=list)
+
+    def get(self, name: str) -> str | None:
+        """The first value of field ``name`` (lower case), or None."""
+        for key, value in self.fields:
+            if key == name:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of field ``name`` (lower case), in order."""
+        return [value for key, value in self.fields if key == name]
+
+
+def decode_header_bytes(raw: bytes) -> str:
+    """Header octets as text: UTF-8 when valid, else Latin-1 (8-bit headers in the wild)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def parse_fields(block: str) -> list[tuple[str, str]]:
+    """Parse an RFC 5322 section 2.2 header block into (name, unfolded value) pairs.
+
+    Lines that are neither a field nor a continuation are skipped: truncated or mangled headers
+    are read as far as they go.
+    """
+    fields: list[tuple[str, str]] = []
+    for line in block.split("\n"):
+        if not line:
+            continue
+        if line[0] in " \t":
+            if fields:
+                name, value = fields[-1]
+                fields[-1] = (name, value + " " + line.strip())
+            continue
+        m = _FIELD_NAME.match(line)
+        if m is None:
+            continue
+        fields.append((m.group(1).lower(), line[m.end() :].strip()))
+    return fields
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes]:
+    """Split LF-normalised bytes at the first empty line (RFC 5322 section 2.1)."""
+    if data.startswith(b"\n"):
+        return b"", data[1:]
+    i = data.find(b"\n\n")
+    if i < 0:
+        return data, b""
+    return data[:i], data[i + 2 :]
+
+
+def parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:
+    """RFC 2045 section 5.1 Content-Type: the lower-cased type and its parameters."""
+    if not value:
+        return "text/plain", {}
+    ctype, _, rest = value.partition(";")
+    ctype = ctype.strip().lower() or "text/plain"
+    if "/" not in ctype:
+        ctype = "text/plain"
+    params: dict[str, str] = {}
+    for m in _PARAM.finditer(";" + rest):
+        v = m.group(2)
+        if v.startswith('"'):
+            v = v[1:-1] if v.endswith('"') and len(v) > 1 else v[1:]
+        params.setdefault(m.group(1).lower(), v)
+    return ctype, params
+
+
+def parse_entity(data: bytes, depth: int = 0, budget: list[int] | None = None) -> Part:
+    """Parse LF-normalised bytes into a :class:`Part` tree (RFC 2046 section 5.1 multipart)."""
+    if budget is None:
+        budget = [MAX_PARTS]
+    if data.startswith(b"From ") and b"\n" in data[:1024]:
+        # An mbox "From " separator line is not a header field.
+        data = data[data.index(b"\n") + 1 :]
+    head, body = split_head(data)
+    fields = parse_fields(decode_header_bytes(head))
+    part = Part(fields, body)
+    part.ctype, part.params = parse_content_type(part.get("content-type"))
+    if part.ctype.startswith("multipart/") and depth < MAX_DEPTH:
+        boundary = part.params.get("boundary", "")
+        if boundary:
+            for chunk in split_multipart(body, boundary.encode("latin-1", "replace")):
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+                part.children.append(parse_entity(chunk, depth + 1, budget))
+    elif part.ctype in ("message/rfc822", "message/global") and depth < MAX_DEPTH:
+        budget[0] -= 1
+        part.children.append(
+            parse_entity(decode_transfer(part)[: MAX_TEXT_BYTES * 4], depth + 1, budget)
+        )
+    return part
+
+
+def split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
+    """The body parts between RFC 2046 delimiters; a missing close delimiter ends at the data."""
+    delim = b"\n--" + boundary
+    data = b"\n" + body
+    chunks: list[bytes] = []
+    pos = data.find(delim)
+    while pos >= 0 and len(chunks) < MAX_PARTS:
+        start = pos + len(delim)
+        if data[start : start + 2] == b"--":
+            break
+        eol = data.find(b"\n", start)
+        if eol < 0:
+            break
+        nxt = data.find(delim, eol)
+        chunks.append(data[eol + 1 : nxt if nxt >= 0 else len(data)])
+        pos = nxt
+    return chunks
+
+
+def decode_transfer(part: Part) -> bytes:
+    """Undo the RFC 2045 section 6 Content-Transfer-Encoding, leniently."""
+    cte = (part.get("content-transfer-encoding") or "").strip().lower()
+    body = part.body
+    try:
+        if cte == "base64":
+            return binascii.a2b_base64(body[: MAX_TEXT_BYTES * 2])
+        if cte == "quoted-printable":
+            return binascii.a2b_qp(body[: MAX_TEXT_BYTES * 2])
+    except (binascii.Error, ValueError):
+        return body
+    return body
+
+
+def decode_text(part: Part, defects: list[str]) -> str:
+    """The part's text, charset-decoded with replacement characters for broken octets."""
+    raw = decode_transfer(part)[:MAX_TEXT_BYTES]
+    charset = part.params.get("charset", "utf-8").strip().lower() or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        defects.append(f"unknown charset {charset!r}")
+        charset = "utf-8"
+    try:
+        return raw.decode(charset, "replace")
+    except (UnicodeError, ValueError):
+        defects.append(f"undecodable {charset!r} text")
+        return raw.decode("latin-1")
+
+
+def is_textual(ctype: str) -> bool:
+    """Whether a part holds text the classifier reads (text/* and the report types)."""
+    return ctype.startswith(_TEXTUAL)

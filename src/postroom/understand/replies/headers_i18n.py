@@ -1,0 +1,123 @@
+"""Localised patterns for the lines mail clients put above quoted or forwarded text.
+
+Three families, each matched on one line or on a short window of joined lines:
+
+* attribution lines ("On <date>, <who> wrote:") in many languages, often wrapped by the
+  client over two to five lines;
+* separator lines ("-----Original Message-----", "---------- Forwarded message ---------",
+  "Begin forwarded message:");
+* header-field blocks that Outlook and webmail clients copy from the original
+  ("From: / Sent: / To: / Subject:", localised).
+
+Every pattern is anchored and uses bounded or possessive-free simple quantifiers over short,
+length-capped strings, so none of them can backtrack catastrophically.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Verbs (and verb phrases) that end an attribution line, by language: en, fr, de, es, it, pt,
+# nl, pl, sv/da/no, fi, ru/uk/bg, zh, ja, ko, vi, tr, hu, cs/sk, ro, el, et, lt, lv.
+_WRITER_VERBS = (
+    r"wrote|writes|sent|a\s+écrit|écrit|schrieb|hat\s+geschrieben|escribió|escribio|"
+    r"ha\s+scritto|scrisse|escreveu|escribiu|schreef|het\s+volgende\s+geschreven|geschreven|"
+    r"napisał\s*\(a\)|napisała|napisał|skrev(?:\s+følgende)?|kirjoitti|"
+    r"написал\s*\(а\)|написала|написал|пише|писал|написа|"
+    r"写道|寫道|書きました|のメッセージ|작성|님이\s*작성|"
+    r"đã\s+viết|yazdı|írta|napsal|napísal|a\s+scris|έγραψε|kirjutas|rašė|rakstīja"
+)
+
+# An attribution window ends with a writer verb, then maybe a colon and/or trailing dashes.
+VERB_END_RE = re.compile(
+    r"(?:^|[\s\"'>)\]])(?:" + _WRITER_VERBS + r")\s{0,3}(?:[:：]|-{2,}|\.{3})?\s{0,3}-{0,8}\s{0,3}$",
+    re.IGNORECASE,
+)
+# ... or anywhere (German "X schrieb am <date> um <time> Uhr:", Dutch "Op <date> schreef X:").
+VERB_ANY_RE = re.compile(r"(?:^|[\s\"'>)\]])(?:" + _WRITER_VERBS + r")(?=$|[\s:：(])", re.IGNORECASE)
+
+# Gmail in many locales: "<date> <name> <addr>:" with no verb at all.
+ADDR_COLON_END_RE = re.compile(
+    r"(?:<\s{0,3}(?:mailto:)?[^<>\s]{1,200}@[^<>\s]{1,200}\s{0,3}>|\([^()\s]{1,200}@[^()\s]{1,200}\))"
+    r"\s{0,3}[:：]\s{0,3}$"
+)
+# Gmail's ISO-date attribution, sometimes without a trailing colon at all.
+GMAIL_ISO_RE = re.compile(r"^\s{0,8}\d{4}-\d{2}-\d{2}\s\d{1,2}:\d{2}\s?GMT[+-]\d{1,2}:\d{2}\b")
+
+DATE_RE = re.compile(r"(?<!\d)\d{1,2}[:.h]\d{2}(?!\d)|(?<!\d)(?:19|20)\d{2}(?!\d)")
+EMAIL_RE = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}@[^\s<>()\[\]\"',;:]{1,100}\.[A-Za-z]{2,24}")
+
+# Words an attribution line starts with ("On", "Le", "Am", "El", "Op", "Em", "Il", ...).
+OPENER_RE = re.compile(
+    r"^[\s>*\-]{0,12}(?:On|At|Le|Am|El|Em|Op|Il|In\s+data|Dnia|W\s+dniu|Den|På|Vào|在|"
+    r"Le\s+\w{2,4}\.|Am\s+\w{2,3}\.)\s",
+    re.IGNORECASE,
+)
+# A line that opens with a date or weekday-ish token ("02.04.2012 14:20 ...", "tir. 18. apr.").
+DATE_START_RE = re.compile(r"^[\s>*\-]{0,12}(?:\d{1,4}[./\-年 ]|\w{1,12}\.?,?\s\d{1,2}[. ])")
+# English "On" opening mid-line ("reply On Wed, Apr 4, ..."; "bla--- On Wed ...").
+MIDLINE_ON_RE = re.compile(r"^(?P<pre>.{0,300}?\S)[\s\-]{1,12}(?P<on>On\s.{4,})$")
+
+# Dash-wrapped attributions: "---- John Smith wrote ----", "---- On <date> <addr> wrote ----".
+DASHED_VERB_RE = re.compile(
+    r"^\s{0,8}-{2,}.{1,300}?\b(?:" + _WRITER_VERBS + r")\s{0,3}-{2,}\s{0,3}$", re.IGNORECASE
+)
+
+_ORIGINAL = (
+    r"original\s+message|reply\s+message|ursprüngliche\s+nachricht|antwort\s+nachricht|"
+    r"originalnachricht|message\s+d'origine|message\s+original|mensaje\s+original|"
+    r"messaggio\s+originale|mensagem\s+original|oorspronkelijk\s+bericht|"
+    r"originalmeddelande|ursprungligt\s+meddelande|oprindelig\s+(?:besked|meddelelse)|"
+    r"opprinnelig\s+melding|opprinnelig\s+e-post|alkuperäinen\s+viesti|"
+    r"wiadomość\s+oryginalna|oryginalna\s+wiadomość|исходное\s+сообщение|"
+    r"оригинальное\s+сообщение|原始邮件|原始郵件|元のメッセージ|원본\s*메시지|"
+    r"forwarded\s+message|weitergeleitete\s+nachricht|message\s+transféré|"
+    r"mensaje\s+reenviado|messaggio\s+inoltrato|mensagem\s+encaminhada|"
+    r"doorgestuurd\s+bericht|vidarebefordrat\s+meddelande|videresendt\s+(?:besked|meddelelse|melding)|"
+    r"välitetty\s+viesti|wiadomość\s+przekazana(?:\s+dalej)?|пересылаемое\s+сообщение|"
+    r"пересланное\s+сообщение|转发的邮件|轉寄的郵件|転送されたメッセージ|전달된\s*메시지"
+)
+# "-----Original Message-----", "*-------- Original Message --------*", "----- Forwarded ...".
+SEPARATOR_RE = re.compile(
+    r"^[\s>*_]{0,8}-{2,}\s{0,4}(?:" + _ORIGINAL + r")\s{0,4}-{2,}[\s*_]{0,8}$", re.IGNORECASE
+)
+# Apple Mail and others: "Begin forwarded message:", localised.
+FORWARD_LINE_RE = re.compile(
+    r"^[\s>]{0,8}(?:begin\s+forwarded\s+message|anfang\s+der\s+weitergeleiteten\s+nachricht|"
+    r"début\s+du\s+message\s+réexpédié|début\s+du\s+message\s+transféré|"
+    r"inicio\s+del\s+mensaje\s+reenviado|inizio\s+messaggio\s+inoltrato|"
+    r"início\s+da\s+mensagem\s+reencaminhada|begin\s+doorgestuurd\s+bericht|"
+    r"vidarebefordrat\s+meddelande|videresendt\s+besked|"
+    r"начало\s+переадресованного\s+сообщения|転送されたメッセージ)\s{0,3}[:：]\s{0,3}$",
+    re.IGNORECASE,
+)
+
+# Header fields copied into a quoted block, by language. The value after the colon is free.
+_FROM_FIELDS = (
+    r"from|von|de|da|van|från|fra|od|lähettäjä|от|от\s+кого|发件人|寄件者|差出人|보낸\s*사람|"
+    r"feladó|odesílatel|kimden|từ|expéditeur|remitente"
+)
+_OTHER_FIELDS = (
+    r"sent|date|to|cc|bcc|subject|reply-to|gesendet|an|betreff|datum|kopie|"
+    r"envoyé(?:\s+le)?|à|objet|copie|inviato|a|oggetto|data|enviado|enviada|para|asunto|"
+    r"assunto|fecha|verzonden|aan|onderwerp|skickat|till|ämne|kopia|sendt|til|emne|dato|"
+    r"wysłano|do|temat|lähetetty|vastaanottaja|aihe|päivämäärä|kopio|"
+    r"отправлено|кому|тема|дата|копия|发送时间|收件人|主题|日期|抄送|送信日時|宛先|件名|"
+    r"보낸\s*날짜|받는\s*사람|제목|날짜|elküldve|címzett|tárgy|odesláno|komu|předmět|"
+    r"gönderildi|kime|konu|gửi|đến|chủ\s+đề|on\s+behalf\s+of"
+)
+FIELD_RE = re.compile(
+    r"^[\s>]{0,8}[*_]{0,2}\s{0,2}(?P<name>" + _FROM_FIELDS + "|" + _OTHER_FIELDS + r")"
+    r"\s{0,2}[*_]{0,2}\s{0,2}[:：]",
+    re.IGNORECASE,
+)
+FROM_FIELD_RE = re.compile(r"^(?:" + _FROM_FIELDS + r")$", re.IGNORECASE)
+
+# A From field followed on the same line by another field: a header block whose line breaks
+# were lost (HTML rendered from inline elements).
+INLINE_FIELD_RE = re.compile(
+    r"\s[*_]{0,2}(?:sent|date|to|subject|gesendet|datum|betreff|envoyé|objet|inviato|oggetto|"
+    r"enviado|asunto|assunto|verzonden|onderwerp|skickat|ämne|sendt|emne|wysłano|temat|"
+    r"отправлено|тема|дата)[*_]{0,2}\s?[:：]",
+    re.IGNORECASE,
+)

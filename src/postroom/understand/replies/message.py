@@ -1,0 +1,123 @@
+"""Whole messages: choose the body part, decode its charset, extract the reply.
+
+Which part is used (documented in docs/replies.md): the first inline ``text/plain`` part,
+because it is what the person's client wrote line by line; the ``text/html`` part when there
+is no plain part, or when the plain part shows no quote boundary but the HTML one does (HTML
+structure is the more reliable signal then). The HTML part, when present, always supplies
+``ExtractedReply.html``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.message import Message
+
+from postroom.understand.replies.html import extract_html
+from postroom.understand.replies.text import extract_text
+from postroom.understand.replies.types import ExtractedReply
+
+# How much of a bare file is looked at to tell a message, HTML or text apart.
+_SNIFF_BYTES = 4096
+_HEADER_LINE_RE = re.compile(rb"^[!-9;-~]{1,76}:")
+_KNOWN_HEADERS = (
+    b"from:",
+    b"to:",
+    b"subject:",
+    b"date:",
+    b"message-id:",
+    b"mime-version:",
+    b"content-type:",
+    b"received:",
+    b"return-path:",
+    b"delivered-to:",
+)
+_HTML_HINT_RE = re.compile(
+    rb"<(?:!doctype|html|head|body|div|p|br|span|table|blockquote|font|a\s|b>|i>|ul|ol)\b",
+    re.IGNORECASE,
+)
+
+
+def _decode(payload: bytes, charset: str | None) -> str:
+    for candidate in (charset, "utf-8"):
+        if not candidate:
+            continue
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    # Latin-1 decodes any byte string; better mojibake than losing the person's words.
+    return payload.decode("latin-1")
+
+
+def _part_text(part: Message) -> str | None:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - a broken transfer encoding must not stop extraction
+        return None
+    if not isinstance(payload, bytes):
+        return None
+    return _decode(payload, part.get_content_charset())
+
+
+def _bodies(message: Message) -> tuple[str | None, str | None]:
+    plain: str | None = None
+    html: str | None = None
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
+        if disposition == "attachment":
+            continue
+        content_type = part.get_content_type()
+        if content_type == "text/plain" and plain is None:
+            plain = _part_text(part)
+        elif content_type == "text/html" and html is None:
+            html = _part_text(part)
+    return plain, html
+
+
+def extract_message(message: Message) -> ExtractedReply:
+    """Extract the reply from a parsed message; never raises on messy mail."""
+    try:
+        plain, html = _bodies(message)
+    except Exception:  # noqa: BLE001 - malformed MIME is recorded as an empty reply
+        return ExtractedReply("", None, "", None, "")
+    from_html = extract_html(html) if html is not None else None
+    if plain is None or not plain.strip():
+        return from_html if from_html is not None else ExtractedReply("", None, "", None, "")
+    from_plain = extract_text(plain)
+    if from_html is None:
+        return from_plain
+    chosen = from_plain
+    if not from_plain.quoted.strip() and from_html.quoted.strip() and from_html.reply.strip():
+        chosen = from_html
+    return ExtractedReply(
+        chosen.reply, chosen.signature, chosen.quoted, from_html.html, chosen.source
+    )
+
+
+def _looks_like_message(head: bytes) -> bool:
+    header_block = head.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    lines = header_block.splitlines()
+    if not lines or not _HEADER_LINE_RE.match(lines[0]):
+        return False
+    if not all(_HEADER_LINE_RE.match(line) or line[:1] in (b" ", b"\t") for line in lines):
+        return False
+    lowered = header_block.lower()
+    return any(lowered.startswith(name) or b"\n" + name in lowered for name in _KNOWN_HEADERS)
+
+
+def extract_bytes(data: bytes) -> ExtractedReply:
+    """Extract the reply from a file's bytes: a whole message, a bare HTML or text body."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    head = data[:_SNIFF_BYTES]
+    if _looks_like_message(head):
+        message = email.message_from_bytes(data, policy=email.policy.compat32)
+        return extract_message(message)
+    text = _decode(data, "utf-8")
+    if _HTML_HINT_RE.search(head):
+        return extract_html(text)
+    return extract_text(text)

@@ -1,0 +1,280 @@
+"""The inbound pipeline end to end in one process, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from postroom.app import Postroom
+from postroom.errors import Reject, UnparseableMessage
+from postroom.inbound.types import Outcome, Reply
+from postroom.mailer import MemoryTransport
+from postroom.store import repos
+from support.messages import bounce, reply
+from conftest import Clock
+
+
+def notices(transport: MemoryTransport) -> list[str]:
+    return [str(m["X-Postroom-Notice"]) for m in transport.sent]
+
+
+def test_a_reply_reaches_the_handler_with_user_data_and_text(
+    room: Postroom, received: list[Reply]
+) -> None:
+    issued = room.create_session("forum", 42, {"topic": 7, "title": "Meetup"})
+    result = room.receive(reply(issued.address), recipients=[issued.address])
+    assert result.outcome is Outcome.DISPATCHED
+    assert result.module == "forum" and result.user_id == 42
+    [got] = received
+    assert got.user_id == 42 and got.session_data == {"topic": 7, "title": "Meetup"}
+    assert got.text == "Sounds good, see you there."
+    assert "Meet at 5?" in got.quoted
+    assert got.sender == "ada@example.net"
+    with room.database.transaction() as tx:
+        row = repos.get_inbound(tx, result.inbound_id or 0)
+        assert row is not None and row.outcome == "dispatched" and row.raw.startswith(b"From")
+        assert [e.type for e in repos.list_events(tx)] == ["replied"]
+
+
+def test_the_address_is_found_in_headers_when_the_envelope_is_unknown(
+    room: Postroom, received: list[Reply]
+) -> None:
+    issued = room.create_session("forum", 42)
+    raw = reply("someone@else.example", headers={"Delivered-To": issued.address.upper()})
+    assert room.receive(raw).outcome is Outcome.DISPATCHED
+    assert received[0].user_id == 42
+
+
+def test_the_same_message_twice_dispatches_once(room: Postroom, received: list[Reply]) -> None:
+    issued = room.create_session("forum", 42)
+    raw = reply(issued.address, message_id="<same@example.net>")
+    assert room.receive(raw).outcome is Outcome.DISPATCHED
+    assert room.receive(raw).outcome is Outcome.DUPLICATE
+    assert len(received) == 1
+
+
+def test_a_session_is_reusable_until_expiry_by_default(
+    room: Postroom, received: list[Reply], clock: Clock, transport: MemoryTransport
+) -> None:
+    issued = room.create_session("forum", 42)
+    assert room.receive(reply(issued.address)).outcome is Outcome.DISPATCHED
+    assert room.receive(reply(issued.address)).outcome is Outcome.DISPATCHED
+    clock.advance(days=31)
+    result = room.receive(reply(issued.address))
+    assert result.outcome is Outcome.SESSION_EXPIRED
+    assert len(received) == 2 and notices(transport) == ["expired_session"]
+    [notice] = transport.sent
+    assert notice["Auto-Submitted"] == "auto-replied"
+    assert notice["To"] == "ada@example.net"
+    assert "no longer valid" in notice.get_content()
+
+
+def test_a_session_with_n_uses_refuses_the_next(
+    room: Postroom, received: list[Reply], transport: MemoryTransport
+) -> None:
+    issued = room.create_session("forum", 42, uses=1)
+    assert room.receive(reply(issued.address)).outcome is Outcome.DISPATCHED
+    assert room.receive(reply(issued.address)).outcome is Outcome.SESSION_EXPIRED
+    assert "all were used" in transport.sent[0].get_content()
+
+
+def test_pruned_sessions_answer_as_expired(room: Postroom, clock: Clock) -> None:
+    issued = room.create_session("forum", 42)
+    clock.advance(days=61)
+    assert room.prune() == 1
+    assert room.receive(reply(issued.address)).outcome is Outcome.SESSION_EXPIRED
+
+
+def test_a_forged_address_is_never_dispatched(
+    room: Postroom, received: list[Reply], transport: MemoryTransport
+) -> None:
+    issued = room.create_session("forum", 42)
+    local, _, domain = issued.address.partition("@")
+    forged = local[:-2] + ("aa" if local[-2:] != "aa" else "bb") + "@" + domain
+    result = room.receive(reply(forged), recipients=[forged])
+    assert result.outcome is Outcome.INVALID_ADDRESS
+    assert received == [] and notices(transport) == ["invalid_address"]
+
+
+def test_mail_for_nobody_of_ours(room: Postroom) -> None:
+    result = room.receive(reply("bob@example.net"), recipients=["bob@example.net"])
+    assert result.outcome is Outcome.NOT_OURS and result.inbound_id is None
+
+
+def test_unparseable_bytes(room: Postroom) -> None:
+    with pytest.raises(UnparseableMessage):
+        room.receive(b"\x00\x01 not mail", recipients=[])
+
+
+def test_unknown_module(room: Postroom, transport: MemoryTransport) -> None:
+    address = room.codec.encode_reply(module=999, user=1, session_key=b"k" * 8)
+    with room.database.transaction() as tx:
+        repos.insert_session(tx, key=b"k" * 8, module=999, user_id=1, data=None,
+                             created_at=room.clock(), expires_at=room.clock() + timedelta(days=1),
+                             uses_left=None)
+    assert room.receive(reply(address)).outcome is Outcome.UNKNOWN_MODULE
+    assert notices(transport) == ["unknown_module"]
+
+
+def test_an_empty_reply(room: Postroom, received: list[Reply], transport: MemoryTransport) -> None:
+    issued = room.create_session("forum", 42)
+    body = "On Mon, Bob wrote:\n> Meet at 5?\n> Bring snacks.\n"
+    assert room.receive(reply(issued.address, body)).outcome is Outcome.EMPTY_REPLY
+    assert received == [] and notices(transport) == ["empty_reply"]
+
+
+def test_a_message_too_large(room: Postroom, transport: MemoryTransport) -> None:
+    small = room.settings.clone(max_message_bytes=2048)
+    room.configure(small)
+    issued = room.create_session("forum", 42)
+    result = room.receive(reply(issued.address, "x" * 5000))
+    assert result.outcome is Outcome.TOO_LARGE and notices(transport) == ["too_large"]
+    with room.database.transaction() as tx:
+        row = repos.get_inbound(tx, result.inbound_id or 0)
+        assert row is not None and len(row.raw) < 2048  # the header section is kept
+
+
+def test_sender_check(room: Postroom, transport: MemoryTransport) -> None:
+    got: list[Reply] = []
+    room.handler("private", check_sender=lambda user, sender: sender == "ada@example.net")(
+        got.append
+    )
+    issued = room.create_session("private", 42)
+    assert room.receive(reply(issued.address)).outcome is Outcome.DISPATCHED
+    result = room.receive(reply(issued.address, sender="eve@example.org"))
+    assert result.outcome is Outcome.WRONG_SENDER and len(got) == 1
+    assert notices(transport) == ["wrong_sender"]
+
+
+def test_a_handler_rejection_is_explained_to_the_sender(
+    room: Postroom, transport: MemoryTransport
+) -> None:
+    def closed(reply: Reply) -> None:
+        raise Reject("closed_topic", "This topic is closed.")
+
+    room.handler("closed")(closed)
+    issued = room.create_session("closed", 42, uses=1)
+    assert room.receive(reply(issued.address)).outcome is Outcome.REJECTED
+    assert "This topic is closed." in transport.sent[0].get_content()
+    # The rejected reply did not spend the only use.
+    with room.database.transaction() as tx:
+        row = tx.get(repos.SessionRow, issued.session_id)
+        assert row is not None and row.uses_left == 1
+
+
+def test_a_failing_handler_keeps_the_message_for_replay(
+    room: Postroom, transport: MemoryTransport
+) -> None:
+    calls: list[Reply] = []
+    broken = {"yes": True}
+
+    def flaky(reply: Reply) -> None:
+        if broken["yes"]:
+            raise RuntimeError("forum database is read-only")
+        calls.append(reply)
+
+    room.handler("flaky")(flaky)
+    issued = room.create_session("flaky", 42)
+    result = room.receive(reply(issued.address))
+    assert result.outcome is Outcome.FAILED and "read-only" in result.detail
+    assert notices(transport) == ["unexpected_failure"]
+    assert f"#{result.inbound_id}" in transport.sent[0].get_content()
+
+    dry = room.replay(result.inbound_id or 0, dry_run=True)
+    assert dry.outcome is Outcome.DISPATCHED and calls == []
+    assert any("would call handler 'flaky'" in step for step in dry.steps)
+
+    broken["yes"] = False
+    assert room.replay(result.inbound_id or 0).outcome is Outcome.DISPATCHED
+    assert len(calls) == 1
+    with room.database.transaction() as tx:
+        row = repos.get_inbound(tx, result.inbound_id or 0)
+        assert row is not None and row.outcome == "dispatched"
+
+
+def test_bounces_count_against_the_user_and_suppress_at_the_threshold(
+    room: Postroom, received: list[Reply], transport: MemoryTransport
+) -> None:
+    for n in range(3):
+        issued = room.create_session("forum", 7)
+        result = room.receive(bounce(issued.address, mid=f"d{n}"), sender="")
+        assert result.outcome is Outcome.BOUNCE_RECORDED and result.detail == "hard"
+    with room.database.transaction() as tx:
+        score = repos.get_bounce_score(tx, 7)
+        assert score is not None and score.score == 3.0 and repos.is_suppressed(tx, 7)
+    assert received == [] and transport.sent == []
+
+
+def test_soft_bounces_weigh_less_and_delays_count_nothing(room: Postroom) -> None:
+    issued = room.create_session("forum", 8)
+    soft = bounce(issued.address, status="4.2.2", diagnostic="452 4.2.2 mailbox full", mid="s")
+    assert room.receive(soft, sender="").outcome is Outcome.BOUNCE_RECORDED
+    delayed = bounce(issued.address, action="delayed", status="4.4.1",
+                     diagnostic="451 4.4.1 no answer from host", mid="dl")
+    assert room.receive(delayed, sender="").outcome is Outcome.DELAY_RECORDED
+    with room.database.transaction() as tx:
+        score = repos.get_bounce_score(tx, 8)
+        assert score is not None and score.score == room.settings.bounces.soft_weight
+
+
+def test_forged_bounces_count_nothing(room: Postroom) -> None:
+    fake = room.codec.encode_reply(module=1, user=9, session_key=b"z" * 8)
+    local, _, domain = fake.partition("@")
+    forged = local[:-1] + ("q" if local[-1] != "q" else "r") + "@" + domain
+    for n in range(5):
+        room.receive(bounce(forged, mid=f"f{n}"), recipients=[forged], sender="")
+    with room.database.transaction() as tx:
+        assert repos.get_bounce_score(tx, 9) is None and not repos.is_suppressed(tx, 9)
+
+
+def test_auto_replies_are_recorded_never_dispatched_never_answered(
+    room: Postroom, received: list[Reply], transport: MemoryTransport
+) -> None:
+    issued = room.create_session("forum", 42)
+    raw = reply(issued.address, "I am out of the office until Monday.",
+                subject="Out of Office: Meetup", headers={"Auto-Submitted": "auto-replied"})
+    assert room.receive(raw).outcome is Outcome.AUTO_REPLY_RECORDED
+    assert received == [] and transport.sent == []
+    with room.database.transaction() as tx:
+        assert [e.type for e in repos.list_events(tx)] == ["auto_replied"]
+
+
+def test_no_error_email_to_a_null_sender_or_a_list(room: Postroom, clock: Clock,
+                                                   transport: MemoryTransport) -> None:
+    issued = room.create_session("forum", 42)
+    clock.advance(days=31)
+    room.receive(reply(issued.address, message_id="<a@x>"), sender="<>")
+    room.receive(reply(issued.address, message_id="<b@x>", headers={"Precedence": "bulk"}))
+    room.receive(reply(issued.address, message_id="<c@x>", sender="MAILER-DAEMON@x.example"))
+    assert transport.sent == []
+
+
+def test_error_emails_are_throttled_per_sender(
+    room: Postroom, clock: Clock, transport: MemoryTransport
+) -> None:
+    issued = room.create_session("forum", 42)
+    clock.advance(days=31)
+    for n in range(8):
+        room.receive(reply(issued.address, message_id=f"<t{n}@example.net>"))
+    assert len(transport.sent) == room.settings.error_mail.throttle_count
+    clock.advance(hours=2)
+    room.receive(reply(issued.address, message_id="<later@example.net>"))
+    assert len(transport.sent) == room.settings.error_mail.throttle_count + 1
+
+
+def test_attachments_reach_the_handler(room: Postroom, received: list[Reply]) -> None:
+    from email.message import EmailMessage
+
+    issued = room.create_session("forum", 42)
+    message = EmailMessage()
+    message["From"] = "ada@example.net"
+    message["To"] = issued.address
+    message["Subject"] = "photo"
+    message["Message-ID"] = "<att@example.net>"
+    message.set_content("Here is the photo.")
+    message.add_attachment(b"\x89PNG...", maintype="image", subtype="png", filename="cat.png")
+    assert room.receive(bytes(message)).outcome is Outcome.DISPATCHED
+    [attachment] = received[0].attachments
+    assert (attachment.filename, attachment.content_type, attachment.data) == (
+        "cat.png", "image/png", b"\x89PNG...")

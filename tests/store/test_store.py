@@ -1,0 +1,149 @@
+"""The store on SQLite and PostgreSQL: migrations, sessions, dedupe, bounce scores."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from threading import Barrier, Thread
+
+from postroom.store import Database, open_database
+from postroom.store import repos
+from postroom.store.migrate import check_schema, current_revision, downgrade, head_revision, upgrade
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def new_session(db: Database, *, data: object = None, uses: int | None = None,
+                expires: datetime | None = None) -> tuple[int, bytes]:
+    key = secrets.token_bytes(8)
+    with db.transaction() as tx:
+        row = repos.insert_session(
+            tx, key=key, module=1, user_id=42, data=data, created_at=NOW,
+            expires_at=expires or NOW + timedelta(days=30), uses_left=uses,
+        )
+        return row.id, key
+
+
+def test_migrations_go_up_down_and_up(database_url: str) -> None:
+    db = open_database(database_url)
+    upgrade(db)
+    assert current_revision(db) == head_revision()
+    check_schema(db)
+    downgrade(db, "base")
+    assert current_revision(db) is None
+    upgrade(db)
+    check_schema(db)
+    db.dispose()
+
+
+def test_session_data_of_five_megabytes_round_trips(database: Database) -> None:
+    blob = {"text": "x" * (5 * 1024 * 1024), "nested": [1, {"a": "é"}]}
+    _, key = new_session(database, data=blob)
+    with database.transaction() as tx:
+        row = repos.find_session(tx, key)
+        assert row is not None
+        assert row.data == blob
+        assert row.created_at == NOW
+
+
+def test_limited_uses_are_spent_once_each_under_concurrency(database: Database) -> None:
+    session_id, _ = new_session(database, uses=3)
+    barrier = Barrier(8)
+    results: list[bool] = []
+
+    def take() -> None:
+        barrier.wait()
+        with database.transaction() as tx:
+            results.append(repos.take_session_use(tx, session_id))
+
+    threads = [Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 5 + [True] * 3
+    with database.transaction() as tx:
+        row = tx.get(repos.SessionRow, session_id)
+        assert row is not None and row.uses_left == 0 and row.use_count == 3
+
+
+def test_unlimited_sessions_count_uses(database: Database) -> None:
+    session_id, _ = new_session(database)
+    with database.transaction() as tx:
+        assert repos.take_session_use(tx, session_id)
+        assert repos.take_session_use(tx, session_id)
+    with database.transaction() as tx:
+        row = tx.get(repos.SessionRow, session_id)
+        assert row is not None and row.uses_left is None and row.use_count == 2
+
+
+def test_prune_removes_only_sessions_expired_before_the_cutoff(database: Database) -> None:
+    new_session(database, expires=NOW - timedelta(days=40))
+    _, kept_key = new_session(database, expires=NOW - timedelta(days=5))
+    with database.transaction() as tx:
+        assert repos.delete_sessions_expired_before(tx, NOW - timedelta(days=30)) == 1
+    with database.transaction() as tx:
+        assert repos.find_session(tx, kept_key) is not None
+
+
+def test_claim_is_once_per_key_and_a_dead_claim_is_taken_over(database: Database) -> None:
+    key = repos.dedupe_key("abc@example", b"raw", "reply+x@reply.example.test")
+    values = {"raw": b"raw", "received_at": NOW, "details": {}}
+    lease = timedelta(minutes=10)
+    with database.transaction() as tx:
+        first, claimed = repos.claim_inbound(tx, key=key, now=NOW, lease=lease, values=values)
+        assert claimed
+    with database.transaction() as tx:
+        again, claimed = repos.claim_inbound(tx, key=key, now=NOW, lease=lease, values=values)
+        assert not claimed and again.id == first.id
+    later = NOW + timedelta(minutes=11)
+    with database.transaction() as tx:
+        retry, claimed = repos.claim_inbound(tx, key=key, now=later, lease=lease, values=values)
+        assert claimed and retry.id == first.id
+    with database.transaction() as tx:
+        repos.finish_inbound(tx, first.id, status="done", outcome="dispatched")
+    with database.transaction() as tx:
+        _, claimed = repos.claim_inbound(
+            tx, key=key, now=later + timedelta(hours=1), lease=lease, values=values
+        )
+        assert not claimed
+
+
+def test_dedupe_key_folds_case_and_falls_back_to_content() -> None:
+    a = repos.dedupe_key("<ABC@x>".strip("<>"), b"1", "Reply+X@Y")
+    assert a == repos.dedupe_key("abc@x", b"2", "reply+x@y")
+    assert repos.dedupe_key(None, b"1", "a@b") != repos.dedupe_key(None, b"2", "a@b")
+
+
+def test_bounce_score_adds_up_and_restarts_after_a_quiet_period(database: Database) -> None:
+    quiet = timedelta(days=30)
+    with database.transaction() as tx:
+        repos.add_bounce_score(tx, user_id=7, weight=1.0, hard=True, now=NOW, quiet=quiet)
+        row = repos.add_bounce_score(tx, user_id=7, weight=0.25, hard=False, now=NOW, quiet=quiet)
+        assert (row.score, row.hard_count, row.soft_count) == (1.25, 1, 1)
+    with database.transaction() as tx:
+        row = repos.add_bounce_score(
+            tx, user_id=7, weight=1.0, hard=True, now=NOW + timedelta(days=31), quiet=quiet
+        )
+        assert (row.score, row.hard_count, row.soft_count) == (1.0, 1, 0)
+
+
+def test_suppression_is_recorded_once(database: Database) -> None:
+    with database.transaction() as tx:
+        assert repos.suppress_user(tx, user_id=7, address="a@b", reason="bounces", now=NOW,
+                                   details={})
+        assert not repos.suppress_user(tx, user_id=7, address="a@b", reason="complaint", now=NOW,
+                                       details={})
+        assert repos.is_suppressed(tx, 7) and not repos.is_suppressed(tx, 8)
+
+
+def test_notice_throttle_counts_recent_sent_notices(database: Database) -> None:
+    with database.transaction() as tx:
+        for minutes, status in ((0, "sent"), (30, "sent"), (50, "throttled"), (120, "sent")):
+            repos.add_notice(tx, to_address="Ada@Example.net", kind="empty_reply",
+                             now=NOW + timedelta(minutes=minutes), inbound_id=None,
+                             status=status, raw=b"x")
+    with database.transaction() as tx:
+        since = NOW + timedelta(minutes=60)
+        assert repos.count_notices_since(tx, "ada@example.net", since) == 1
+        assert repos.count_notices_since(tx, "ada@example.net", NOW) == 3

@@ -1,0 +1,67 @@
+"""Small builders for the messages the inbound tests send."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+BOUNCE_TEMPLATE = """\
+From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{mid}@mx.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; {failed}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; {diagnostic}
+
+--b--
+"""
+
+
+def reply(
+    to: str,
+    body: str = "Sounds good, see you there.\n\nOn Mon, Bob wrote:\n> Meet at 5?\n",
+    *,
+    sender: str = "Ada <ada@example.net>",
+    subject: str = "Re: Meetup",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = message_id or make_msgid(domain="example.net")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return bytes(message)
+
+
+def bounce(
+    to: str,
+    failed: str = "ada@example.net",
+    *,
+    action: str = "failed",
+    status: str = "5.1.1",
+    diagnostic: str = "550 5.1.1 <ada@example.net>: user unknown",
+    mid: str = "dsn1",
+) -> bytes:
+    text = BOUNCE_TEMPLATE.format(
+        to=to, failed=failed, action=action, status=status, diagnostic=diagnostic, mid=mid
+    )
+    return text.encode()
