@@ -15,14 +15,16 @@ Settings are bound late (``room.configure(settings)``, done by the command line 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from postroom.addresses import AddressCodec, Keyring, new_session_key
+from postroom.compose.digest import DigestItem, DigestParts, render_digest
 from postroom.errors import ConfigError, PostroomError
 from postroom.handlers import HandlerFunc, HandlerRegistry, HandlerSpec, SenderCheck, module_id_for
+from postroom.inbound.digests import DIGEST_KEY
 from postroom.inbound.effects import DryRunEffects, LiveEffects
 from postroom.inbound.pipeline import InboundPipeline
 from postroom.inbound.types import Envelope, InboundResult
@@ -35,6 +37,24 @@ F = TypeVar("F", bound=HandlerFunc)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One item an application puts into a digest; ``data`` is what its replies carry."""
+
+    title: str
+    body: str
+    data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedDigest:
+    """A rendered digest: its own reply address (for Reply-To), the parts, one item each."""
+
+    address: str
+    parts: DigestParts
+    items: tuple[DigestItem, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,25 +192,87 @@ class Postroom:
     ) -> IssuedAddress:
         """Store a new email session for ``handler`` and return its signed reply address."""
         spec = self.handlers.by_name(handler)
+        key = new_session_key()
+        [issued] = self._insert_sessions(spec, user, [(key, data)], ttl=ttl, uses=uses)
+        return issued
+
+    def _insert_sessions(
+        self,
+        spec: HandlerSpec,
+        user: int,
+        keyed_data: Sequence[tuple[bytes, Any]],
+        *,
+        ttl: timedelta | None,
+        uses: int | None,
+    ) -> list[IssuedAddress]:
         if not 0 <= user < 2**40:
             raise ValueError(f"user id {user} is outside 0..2^40-1")
-        key = new_session_key()
         now = self.clock()
         expires = now + (ttl or spec.ttl or self.settings.session_ttl)
+        issued = []
         with self.database.transaction() as tx:
-            row = repos.insert_session(
-                tx,
-                key=key,
-                module=spec.module,
-                user_id=user,
-                data=data,
-                created_at=now,
-                expires_at=expires,
-                uses_left=uses if uses is not None else spec.uses,
-            )
-            session_id = row.id
-        address = self.codec.encode_reply(module=spec.module, user=user, session_key=key)
-        return IssuedAddress(address=address, session_id=session_id, expires_at=expires)
+            for key, data in keyed_data:
+                row = repos.insert_session(
+                    tx,
+                    key=key,
+                    module=spec.module,
+                    user_id=user,
+                    data=data,
+                    created_at=now,
+                    expires_at=expires,
+                    uses_left=uses if uses is not None else spec.uses,
+                )
+                address = self.codec.encode_reply(module=spec.module, user=user, session_key=key)
+                issued.append(IssuedAddress(address, row.id, expires))
+        return issued
+
+    def create_digest(
+        self,
+        handler: str,
+        user: int,
+        entries: Sequence[DigestEntry],
+        *,
+        subject: str,
+        intro: str = "",
+        ttl: timedelta | None = None,
+    ) -> IssuedDigest:
+        """Issue a digest of several items to one user: a reply address per item, one for the
+        whole digest, and the rendered text/HTML parts (item markers, per-item mailto: links).
+
+        A reply to an item's address goes to that item; a reply to the digest's address is
+        attributed by a ``#2`` reference or by where the person wrote in the quoted digest.
+        Either way the handler's ``reply.session_data`` is that item's ``data`` and
+        ``reply.digest_item`` its number; when nothing tells, the sender is asked to choose.
+        """
+        if not entries:
+            raise ValueError("a digest needs at least one item")
+        spec = self.handlers.by_name(handler)
+        keys = [new_session_key() for _ in range(len(entries) + 1)]
+        addresses = [
+            self.codec.encode_reply(module=spec.module, user=user, session_key=key)
+            for key in keys
+        ]
+        listing = [
+            {"number": n, "title": entry.title, "address": addresses[n], "data": entry.data}
+            for n, entry in enumerate(entries, start=1)
+        ]
+        self._insert_sessions(
+            spec,
+            user,
+            [(key, {DIGEST_KEY: {"item": n, "items": listing}}) for n, key in enumerate(keys)],
+            ttl=ttl,
+            uses=None,
+        )
+        items = tuple(
+            DigestItem(number=n, title=entry.title, body=entry.body, reply_address=addresses[n])
+            for n, entry in enumerate(entries, start=1)
+        )
+        # Session 0 stands for the whole digest ("item": 0 means no item of its own).
+        return IssuedDigest(
+            address=addresses[0],
+            parts=render_digest(items, subject=subject, intro=intro),
+            items=items,
+        )
 
     def prune(self, *, older_than: timedelta | None = None) -> int:
         """Delete sessions that expired more than ``older_than`` ago (default from settings)."""

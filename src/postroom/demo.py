@@ -8,12 +8,10 @@ Everything lives in one folder (SQLite database, outbox of error emails, forum p
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import shutil
 import smtplib
 import textwrap
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -24,44 +22,17 @@ from pathlib import Path
 from postroom.app import Postroom
 from postroom.examples.forum import Board, build
 from postroom.mailer import OutboxTransport
-from postroom.receivers import start_server
+from postroom.receivers import BackgroundListener
 from postroom.settings import ErrorMailSettings, Settings, render_config
 from postroom.store import open_database, repos
 from postroom.store.migrate import upgrade
 
 
-class DemoClock:
-    """A clock the demo can move forward (to let an address expire without waiting)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
-class Listener:
-    """``postroom receive --lmtp`` in a background thread on a free loopback port."""
+class Listener(BackgroundListener):
+    """``postroom receive --lmtp`` in a background thread, plus an MTA-like client."""
 
     def __init__(self, room: Postroom) -> None:
-        self.room = room
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            server = self.loop.run_until_complete(
-                start_server(room, protocol="lmtp", host="127.0.0.1", port=0)
-            )
-            self.port = server.sockets[0].getsockname()[1]
-            self._server = server
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, name="postroom-lmtp", daemon=True)
-        self.thread.start()
-        ready.wait(10)
+        super().__init__(room, protocol="lmtp")
 
     def deliver(self, message: EmailMessage | bytes, rcpt: str, sender: str) -> str:
         """Hand a message over LMTP like an MTA; returns the server's final answer."""
@@ -76,10 +47,15 @@ class Listener:
             code, text = client.data(data)
             return f"{code} {text.decode()}"
 
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self._server.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+
+class DemoClock:
+    """A clock the demo can move forward (to let an address expire without waiting)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 def _reply(to: str, subject: str, body: str, sender: str = "ada@example.net") -> EmailMessage:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,13 @@ class InboundHandler:
         answers = []
         for rcpt in envelope.rcpt_tos:
             answers.append(await loop.run_in_executor(None, self._process, raw, rcpt, sender))
-        # LMTP answers per recipient in theory; aiosmtpd answers once, so the worst one wins.
+        if isinstance(server, LMTP):
+            # RFC 2033 section 4.2: one reply per accepted recipient, in RCPT order. aiosmtpd
+            # pushes our string followed by CRLF, so joining the replies with CRLF sends each
+            # as its own response line (its LMTP class would otherwise answer only once).
+            return "\r\n".join(answers)
+        # SMTP has one reply for the whole transaction: the worst one wins, so a deferral
+        # makes the MTA retry (the recipient already handled is then seen as a duplicate).
         return max(answers, key=lambda a: a[0])
 
     def _process(self, raw: bytes, rcpt: str, sender: str) -> str:
@@ -127,3 +134,39 @@ def serve(room: Postroom, *, protocol: str, host: str, port: int) -> None:
         await server.wait_closed()
 
     asyncio.run(main())
+
+
+class BackgroundListener:
+    """A listener on a free loopback port in a daemon thread (for the demo and tests)."""
+
+    def __init__(self, room: Postroom, *, protocol: str = "lmtp", host: str = "127.0.0.1") -> None:
+        self.room = room
+        self.host = host
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self._server = self.loop.run_until_complete(
+                    start_server(room, protocol=protocol, host=host, port=0)
+                )
+            except BaseException as exc:  # surfaced to the constructor's caller below
+                failure.append(exc)
+                ready.set()
+                return
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name=f"postroom-{protocol}", daemon=True)
+        self.thread.start()
+        if not ready.wait(10) or failure:
+            raise RuntimeError(f"the {protocol} listener did not start: {failure}")
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)

@@ -129,7 +129,9 @@ def test_submission_delivers_and_files_sent_copy(mail_servers: MailServers) -> N
         client.logout()
 
 
-def test_sent_copy_follows_the_login_not_the_return_path(mail_servers: MailServers) -> None:
+def test_one_sent_copy_that_follows_the_login_not_the_return_path(
+    mail_servers: MailServers,
+) -> None:
     # postroom sends with a signed bounce address as the envelope sender.
     message = _message("alice@example.test", "bob@example.test")
     with smtplib.SMTP(mail_servers.host, mail_servers.submission_port, timeout=10) as smtp:
@@ -137,10 +139,12 @@ def test_sent_copy_follows_the_login_not_the_return_path(mail_servers: MailServe
         smtp.send_message(
             message,
             from_addr="b-0123abcd@bounces.example.test",
-            to_addrs=["bob@example.test"],
+            to_addrs=["bob@example.test", "alice@example.test"],
         )
 
     mail_servers.wait_for_mail("bob@example.test", message_id=_message_id(message))
+    mail_servers.wait_for_mail("alice@example.test", message_id=_message_id(message))
+    # One copy per message, however many recipients.
     [sent] = mail_servers.wait_for_mail(
         "alice@example.test", "Sent", message_id=_message_id(message)
     )

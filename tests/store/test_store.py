@@ -91,22 +91,23 @@ def test_claim_is_once_per_key_and_a_dead_claim_is_taken_over(database: Database
     values = {"raw": b"raw", "received_at": NOW, "details": {}}
     lease = timedelta(minutes=10)
     with database.transaction() as tx:
-        first, claimed = repos.claim_inbound(tx, key=key, now=NOW, lease=lease, values=values)
-        assert claimed
+        first = repos.claim_inbound(tx, key=key, now=NOW, lease=lease, values=values)
+        assert first.claimed
     with database.transaction() as tx:
-        again, claimed = repos.claim_inbound(tx, key=key, now=NOW, lease=lease, values=values)
-        assert not claimed and again.id == first.id
+        again = repos.claim_inbound(tx, key=key, now=NOW, lease=lease, values=values)
+        assert not again.claimed and again.inbound_id == first.inbound_id
+        assert again.state == "processing"
     later = NOW + timedelta(minutes=11)
     with database.transaction() as tx:
-        retry, claimed = repos.claim_inbound(tx, key=key, now=later, lease=lease, values=values)
-        assert claimed and retry.id == first.id
+        retry = repos.claim_inbound(tx, key=key, now=later, lease=lease, values=values)
+        assert retry.claimed and retry.inbound_id == first.inbound_id
     with database.transaction() as tx:
-        repos.finish_inbound(tx, first.id, status="done", outcome="dispatched")
+        repos.finish_inbound(tx, first.inbound_id, status="done", outcome="dispatched")
     with database.transaction() as tx:
-        _, claimed = repos.claim_inbound(
+        done = repos.claim_inbound(
             tx, key=key, now=later + timedelta(hours=1), lease=lease, values=values
         )
-        assert not claimed
+        assert not done.claimed and done.state == "dispatched"
 
 
 def test_dedupe_key_folds_case_and_falls_back_to_content() -> None:
@@ -118,14 +119,40 @@ def test_dedupe_key_folds_case_and_falls_back_to_content() -> None:
 def test_bounce_score_adds_up_and_restarts_after_a_quiet_period(database: Database) -> None:
     quiet = timedelta(days=30)
     with database.transaction() as tx:
-        repos.add_bounce_score(tx, user_id=7, weight=1.0, hard=True, now=NOW, quiet=quiet)
-        row = repos.add_bounce_score(tx, user_id=7, weight=0.25, hard=False, now=NOW, quiet=quiet)
-        assert (row.score, row.hard_count, row.soft_count) == (1.25, 1, 1)
+        assert repos.add_bounce_score(tx, user_id=7, weight=1.0, hard=True, now=NOW, quiet=quiet)\
+            == 1.0
+        assert repos.add_bounce_score(
+            tx, user_id=7, weight=0.25, hard=False, now=NOW, quiet=quiet) == 1.25
     with database.transaction() as tx:
-        row = repos.add_bounce_score(
-            tx, user_id=7, weight=1.0, hard=True, now=NOW + timedelta(days=31), quiet=quiet
-        )
-        assert (row.score, row.hard_count, row.soft_count) == (1.0, 1, 0)
+        row = repos.get_bounce_score(tx, 7)
+        assert row is not None and (row.score, row.hard_count, row.soft_count) == (1.25, 1, 1)
+    with database.transaction() as tx:
+        later = NOW + timedelta(days=31)
+        assert repos.add_bounce_score(
+            tx, user_id=7, weight=1.0, hard=True, now=later, quiet=quiet) == 1.0
+    with database.transaction() as tx:
+        row = repos.get_bounce_score(tx, 7)
+        assert row is not None and (row.score, row.hard_count, row.soft_count) == (1.0, 1, 0)
+        assert row.last_bounce_at == later
+
+
+def test_concurrent_bounces_for_one_user_all_count(database: Database) -> None:
+    barrier = Barrier(6)
+
+    def bounce() -> None:
+        barrier.wait()
+        with database.transaction() as tx:
+            repos.add_bounce_score(tx, user_id=5, weight=1.0, hard=True, now=NOW,
+                                   quiet=timedelta(days=30))
+
+    threads = [Thread(target=bounce) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with database.transaction() as tx:
+        row = repos.get_bounce_score(tx, 5)
+        assert row is not None and row.score == 6.0 and row.hard_count == 6
 
 
 def test_suppression_is_recorded_once(database: Database) -> None:

@@ -14,9 +14,10 @@ What they do:
   domain, any local part, to an LMTP or SMTP server of the test on a loopback address; any
   other domain fails at once, so nothing leaves the machine.
 - Gmail-like Sent copies: every message an authenticated user submits also gets the recipient
-  `login+sent@domain` (an access-table BCC keyed on the SASL login, not on the envelope sender,
-  so messages sent with a bounce address as return path are filed too). A global Sieve script
-  files such mail into Sent with \\Seen. Mail arriving on the plain port gets no copy.
+  `login+sent@domain`, once per message (a BCC action of the submission port's end-of-data
+  restrictions, keyed on the SASL login rather than the envelope sender, so a message sent
+  with a bounce address as its return path is filed too). A global Sieve script files such
+  mail into Sent with \\Seen. Mail arriving on the plain port gets no copy.
 
 Both servers need root (they switch to their own users). The servers' processes need to reach
 their files as unprivileged users, so when the given directory lies inside one that others

@@ -33,6 +33,11 @@ def is_reply_above_marker(line: str) -> bool:
     return len(line) <= 300 and _MARKER_PHRASE in line.lower()
 
 
+def has_reply_above_marker(text: str) -> bool:
+    """True when ``text`` carries the marker anywhere (a quick test before a line scan)."""
+    return _MARKER_PHRASE in text.lower()
+
+
 def format_item_marker(number: int, title: str) -> str:
     """The plain-text marker line that opens digest item ``number``."""
     clean_title = " ".join(title.split())

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -19,6 +20,8 @@ from postroom.mailer import MailTransport, TransportError
 from postroom.settings import Settings
 from postroom.store import repos
 from postroom.store.db import Database
+from postroom.store.models import SessionRow
+from sqlalchemy.orm import Session
 
 CLAIM_LEASE = timedelta(minutes=10)
 
@@ -45,6 +48,8 @@ class BounceTally:
 
 class Effects(Protocol):
     steps: list[str]
+
+    def unit(self) -> AbstractContextManager[None]: ...
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]: ...
     def load_inbound(self, inbound_id: int) -> tuple[str, bytes] | None: ...
@@ -89,31 +94,51 @@ class LiveEffects:
         self.transport = transport
         self.clock = clock
         self.steps: list[str] = []
+        self._tx: Session | None = None
+        self._events: list[dict[str, Any]] = []
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Run the effects inside the block in one transaction (one commit for a bounce)."""
+        with self.database.transaction() as tx:
+            self._tx = tx
+            try:
+                yield
+            finally:
+                self._tx = None
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        if self._tx is not None:
+            yield self._tx
+        else:
+            with self.database.transaction() as tx:
+                yield tx
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]:
         now = self.clock()
-        with self.database.transaction() as tx:
-            row, claimed = repos.claim_inbound(
+        with self._session() as tx:
+            claim = repos.claim_inbound(
                 tx, key=key, now=now, lease=CLAIM_LEASE, values={**values, "received_at": now}
             )
-            return row.id, claimed, row.outcome or row.status
+            return claim.inbound_id, claim.claimed, claim.state
 
     def load_inbound(self, inbound_id: int) -> tuple[str, bytes] | None:
-        with self.database.transaction() as tx:
+        with self._session() as tx:
             row = repos.get_inbound(tx, inbound_id)
             return None if row is None else (row.status, row.raw)
 
     def find_session(self, key: bytes) -> SessionView | None:
-        with self.database.transaction() as tx:
+        with self._session() as tx:
             row = repos.find_session(tx, key)
             return None if row is None else _view(row)
 
     def take_use(self, session_id: int) -> bool:
-        with self.database.transaction() as tx:
+        with self._session() as tx:
             return repos.take_session_use(tx, session_id)
 
     def give_back_use(self, session_id: int) -> None:
-        with self.database.transaction() as tx:
+        with self._session() as tx:
             repos.give_back_session_use(tx, session_id)
 
     def count_bounce(
@@ -121,8 +146,8 @@ class LiveEffects:
     ) -> BounceTally:
         policy = self.settings.bounces
         now = self.clock()
-        with self.database.transaction() as tx:
-            row = repos.add_bounce_score(
+        with self._session() as tx:
+            score = repos.add_bounce_score(
                 tx,
                 user_id=user_id,
                 weight=policy.hard_weight if hard else policy.soft_weight,
@@ -130,7 +155,7 @@ class LiveEffects:
                 now=now,
                 quiet=policy.quiet_period,
             )
-            crossed = row.score >= policy.threshold
+            crossed = score >= policy.threshold
             newly = False
             if crossed:
                 newly = repos.suppress_user(
@@ -139,26 +164,26 @@ class LiveEffects:
                     address=address,
                     reason="bounces",
                     now=now,
-                    details={**details, "score": row.score},
+                    details={**details, "score": score},
                 )
-            return BounceTally(score=row.score, crossed=crossed, newly_suppressed=newly)
+            return BounceTally(score=score, crossed=crossed, newly_suppressed=newly)
 
     def suppress(self, *, user_id: int, address: str | None, reason: str) -> bool:
-        with self.database.transaction() as tx:
+        with self._session() as tx:
             return repos.suppress_user(
                 tx, user_id=user_id, address=address, reason=reason, now=self.clock(), details={}
             )
 
     def event(self, type: str, **values: Any) -> None:
-        with self.database.transaction() as tx:
-            repos.add_event(tx, type=type, occurred_at=self.clock(), **values)
+        """Queued, and written with the outcome in :meth:`finish` (one commit, not two)."""
+        self._events.append({"type": type, "occurred_at": self.clock(), **values})
 
     def notify(self, kind: str, message: EmailMessage, inbound_id: int | None) -> str:
         """Send unless the throttle says no; returns ``sent``, ``throttled`` or ``failed``."""
         to = str(message["To"])
         now = self.clock()
         window = self.settings.error_mail.throttle_window
-        with self.database.transaction() as tx:
+        with self._session() as tx:
             recent = repos.count_notices_since(tx, to, now - window)
         status = "sent"
         if recent >= self.settings.error_mail.throttle_count:
@@ -169,7 +194,7 @@ class LiveEffects:
             except TransportError as exc:
                 status = "failed"
                 self.steps.append(f"notice not sent: {exc}")
-        with self.database.transaction() as tx:
+        with self._session() as tx:
             repos.add_notice(
                 tx,
                 to_address=to,
@@ -186,14 +211,22 @@ class LiveEffects:
         self.steps.append(f"dispatched to handler {spec.name!r}")
 
     def finish(self, inbound_id: int | None, **values: Any) -> None:
-        if inbound_id is None:
+        events, self._events = self._events, []
+        if inbound_id is None and not events:
             return
-        with self.database.transaction() as tx:
-            repos.finish_inbound(tx, inbound_id, **values)
+        with self._session() as tx:
+            for event in events:
+                repos.add_event(tx, **event)
+            if inbound_id is not None:
+                repos.finish_inbound(tx, inbound_id, **values)
 
 
 class DryRunEffects(LiveEffects):
     """Reads like :class:`LiveEffects`, but writes nothing, sends nothing, calls no handler."""
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        yield
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]:
         self.steps.append("would record the message and claim it for processing")
@@ -201,7 +234,7 @@ class DryRunEffects(LiveEffects):
 
     def take_use(self, session_id: int) -> bool:
         with self.database.transaction() as tx:
-            row = tx.get(repos.SessionRow, session_id)
+            row = tx.get(SessionRow, session_id)
             ok = row is not None and (row.uses_left is None or row.uses_left > 0)
         self.steps.append(
             f"would spend one use of session {session_id}: {'ok' if ok else 'none left'}"

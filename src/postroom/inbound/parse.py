@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import email.policy
 import re
-from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.parser import BytesParser
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser, BytesParser
+from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 
 from postroom.errors import UnparseableMessage
@@ -17,47 +17,52 @@ _POLICY = email.policy.default.clone(max_line_length=0)
 _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]{1,200}:", re.MULTILINE)
 
 
-@dataclass(frozen=True, slots=True)
 class ParsedMessage:
-    """A received message and the facts the pipeline reads from it again and again."""
+    """A received message and the facts the pipeline reads from it again and again.
 
-    message: EmailMessage
-    raw: bytes
-    message_id: str | None
-    sender: str | None
-    subject: str
-    return_path: str | None
-    defects: tuple[str, ...]
+    Only the header section is parsed up front (``compat32``: no header objects, fast); the
+    full MIME tree with ``policy.default`` is parsed on first use of :attr:`message`, which
+    only the reply path needs. Bounces and auto-replies never pay for it.
+    """
+
+    __slots__ = ("_message", "defects", "headers", "message_id", "raw", "return_path",
+                 "sender", "subject")
+
+    def __init__(self, raw: bytes, headers: Message) -> None:
+        self.raw = raw
+        self.headers = headers
+        self._message: EmailMessage | None = None
+        self.message_id = normalise_message_id(self.header("Message-ID"))
+        self.sender = first_address(self.header("From"))
+        self.subject = decode_words(self.header("Subject") or "").strip()
+        self.return_path = _return_path(self.header("Return-Path"))
+        self.defects: tuple[str, ...] = tuple(type(d).__name__ for d in headers.defects)
+
+    @property
+    def message(self) -> EmailMessage:
+        if self._message is None:
+            parsed = BytesParser(policy=_POLICY).parsebytes(self.raw)
+            assert isinstance(parsed, EmailMessage)
+            self._message = parsed
+            self.defects = tuple(type(d).__name__ for d in parsed.defects)
+        return self._message
 
     def header(self, name: str) -> str | None:
-        return safe_header(self.message, name)
+        value = self.headers.get(name)
+        return None if value is None else str(value)
 
     def header_all(self, name: str) -> list[str]:
-        return safe_header_all(self.message, name)
+        return [str(v) for v in self.headers.get_all(name) or []]
 
 
-def safe_header(message: EmailMessage, name: str) -> str | None:
-    """A header's value as text; malformed headers give their raw text, never an exception."""
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded words; undecodable text is kept as it is."""
+    if "=?" not in value:
+        return value
     try:
-        value = message.get(name)
-    except Exception:  # the header registry can choke on truly broken values
-        return _raw_header(message, name)
-    return None if value is None else str(value)
-
-
-def safe_header_all(message: EmailMessage, name: str) -> list[str]:
-    try:
-        return [str(v) for v in message.get_all(name) or []]
-    except Exception:
-        raw = _raw_header(message, name)
-        return [] if raw is None else [raw]
-
-
-def _raw_header(message: EmailMessage, name: str) -> str | None:
-    for key, value in message.raw_items():
-        if key.lower() == name.lower():
-            return str(value)
-    return None
+        return str(make_header(decode_header(value)))
+    except Exception:  # unknown charsets, broken encodings: the raw text is still useful
+        return value
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -66,22 +71,15 @@ def parse_message(raw: bytes) -> ParsedMessage:
     Everything else (bad encodings, broken MIME, 8-bit headers) is read as far as it goes and
     the problems are listed in ``defects``, as CPython's email package does.
     """
-    head = raw[:4096].lstrip(b"\r\n")
+    raw = raw.lstrip(b"\r\n")
+    if raw.startswith(b"From "):
+        # An mbox "From_" line (MTA pipes and mail spools add one): not part of RFC 5322.
+        cut = raw.find(b"\n")
+        raw = raw[cut + 1 :] if cut >= 0 else b""
+    head = raw[:4096]
     if not head or not _HEADER_LINE.match(head):
         raise UnparseableMessage("no RFC 5322 header section found (is this an email message?)")
-    message = BytesParser(policy=_POLICY).parsebytes(raw)
-    assert isinstance(message, EmailMessage)
-    defects = [type(d).__name__ for d in message.defects]
-    message_id = safe_header(message, "Message-ID")
-    return ParsedMessage(
-        message=message,
-        raw=raw,
-        message_id=normalise_message_id(message_id),
-        sender=first_address(safe_header(message, "From")),
-        subject=(safe_header(message, "Subject") or "").strip(),
-        return_path=_return_path(message),
-        defects=tuple(defects),
-    )
+    return ParsedMessage(raw, BytesHeaderParser(policy=compat32).parsebytes(raw))
 
 
 def normalise_message_id(value: str | None) -> str | None:
@@ -110,16 +108,10 @@ def addresses_in(values: list[str]) -> list[str]:
     return found
 
 
-def _return_path(message: EmailMessage) -> str | None:
-    value = safe_header(message, "Return-Path")
+def _return_path(value: str | None) -> str | None:
     if value is None:
         return None
     stripped = value.strip()
     if stripped in ("<>", ""):
         return ""
     return first_address(stripped) or ""
-
-
-def format_address(display_name: str, address: str) -> str:
-    local, _, domain = address.partition("@")
-    return str(Address(display_name=display_name, username=local, domain=domain))

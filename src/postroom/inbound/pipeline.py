@@ -16,6 +16,7 @@ from postroom.addresses import AddressCodec, BounceToken, ReplyToken
 from postroom.errors import AddressError, Reject, StoreUnavailable
 from postroom.handlers import HandlerRegistry, HandlerSpec
 from postroom.inbound.content import attachments_of, is_empty_reply
+from postroom.inbound.digests import choose_item, digest_of
 from postroom.inbound.effects import Effects, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
 from postroom.inbound.parse import ParsedMessage, parse_message
@@ -83,19 +84,18 @@ class InboundPipeline:
         }
         if isinstance(token, ReplyToken):
             values.update(module=token.module, user_id=token.user)
-        if replay_id is not None:
-            inbound_id: int | None = replay_id
-            steps.append(f"replaying inbound message {replay_id}")
-        else:
-            key = dedupe_key(parsed.message_id, raw, address)
-            inbound_id, claimed, previous = effects.claim(key, values)
-            if not claimed:
-                steps.append(
-                    f"already received as #{inbound_id} ({previous}): not dispatched again"
-                )
-                return self._result(Outcome.DUPLICATE, inbound_id, address, kind, token, steps)
-
-        ctx = _Context(parsed, envelope, effects, inbound_id, address, kind, token)
+        if token is not None and not too_large and classification.kind is not MessageKind.NORMAL:
+            # Bounces, complaints, auto-replies: no handler runs, so the claim and all the
+            # bookkeeping share one transaction (also: never counted twice).
+            with effects.unit():
+                claimed = self._claim(raw, parsed, envelope, effects, values, replay_id, token)
+                if isinstance(claimed, InboundResult):
+                    return claimed
+                return self._bookkeep(claimed, classification)
+        claimed = self._claim(raw, parsed, envelope, effects, values, replay_id, token)
+        if isinstance(claimed, InboundResult):
+            return claimed
+        ctx = claimed
         if too_large:
             return self._refuse(
                 ctx,
@@ -111,8 +111,6 @@ class InboundPipeline:
                 {"address": address},
                 error=str(address_error),
             )
-        if classification.kind is not MessageKind.NORMAL:
-            return self._bookkeep(ctx, classification)
         if isinstance(token, BounceToken):
             # A person wrote to a return-path address: it never takes replies.
             return self._refuse(
@@ -125,6 +123,31 @@ class InboundPipeline:
         return self._reply(ctx, token)
 
     # -- steps -----------------------------------------------------------------------------
+
+    def _claim(
+        self,
+        raw: bytes,
+        parsed: ParsedMessage,
+        envelope: Envelope,
+        effects: Effects,
+        values: dict[str, Any],
+        replay_id: int | None,
+        token: ReplyToken | BounceToken | None,
+    ) -> _Context | InboundResult:
+        """Record the message under its dedupe key; a duplicate ends here."""
+        address, kind = values["address"], values["kind"]
+        if replay_id is not None:
+            effects.steps.append(f"replaying inbound message {replay_id}")
+            return _Context(parsed, envelope, effects, replay_id, address, kind, token)
+        key = dedupe_key(parsed.message_id, raw, address)
+        inbound_id, claimed, previous = effects.claim(key, values)
+        if not claimed:
+            effects.steps.append(
+                f"already received as #{inbound_id} ({previous}): not dispatched again"
+            )
+            return InboundResult(Outcome.DUPLICATE, inbound_id, address, kind,
+                                 steps=tuple(effects.steps))
+        return _Context(parsed, envelope, effects, inbound_id, address, kind, token)
 
     def _verify(
         self, candidates: list[str]
@@ -230,6 +253,21 @@ class InboundPipeline:
                 NoticeKind.EMPTY_REPLY,
                 {"has_signature": bool(extracted.signature)},
             )
+        session_data, digest_item = session.data, None
+        digest = digest_of(session.data)
+        if digest is not None:
+            choice = choose_item(digest, extracted, ctx.parsed.subject)
+            if choice.target is None:
+                listing = [
+                    {"number": item["number"], "title": item.get("title", ""),
+                     "address": item.get("address", ctx.address)}
+                    for item in choice.items
+                ]
+                return self._refuse(ctx, Outcome.DIGEST_AMBIGUOUS, NoticeKind.DIGEST_AMBIGUOUS,
+                                    {"items": listing})
+            digest_item = choice.target.number
+            session_data = choice.data_of(digest_item)
+            ctx.effects.steps.append(f"digest item #{digest_item} (by {choice.target.how})")
         if not ctx.effects.take_use(session.id):
             return self._refuse(
                 ctx,
@@ -240,7 +278,7 @@ class InboundPipeline:
         reply = Reply(
             module=spec.name,
             user_id=token.user,
-            session_data=session.data,
+            session_data=session_data,
             text=extracted.text,
             signature=extracted.signature,
             quoted=extracted.quoted,
@@ -252,6 +290,7 @@ class InboundPipeline:
             address=ctx.address,
             message=ctx.parsed.message,
             inbound_id=ctx.inbound_id,
+            digest_item=digest_item,
         )
         return self._dispatch(ctx, spec, session, reply)
 

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -98,40 +99,83 @@ def dedupe_key(message_id: str | None, raw: bytes, address: str) -> str:
     return hashlib.sha256(f"{ident}\0{address.lower()}".encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The result of :func:`claim_inbound`."""
+
+    inbound_id: int
+    claimed: bool
+    state: str  # the earlier outcome (or status) when not claimed
+
+
+def _insert(tx: Session, table: Any) -> Any:
+    dialect = tx.get_bind().dialect.name
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+# Statements of the per-message hot path are built once per dialect with bind parameters:
+# literal .values() would make SQLAlchemy build and hash a new statement for every message.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(tx: Session, name: str, build: Any) -> Any:
+    dialect = tx.get_bind().dialect.name
+    stmt = _STATEMENTS.get((dialect, name))
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = _STATEMENTS[(dialect, name)] = build(insert)
+    return stmt
+
+
+def _claim_insert(insert: Any) -> Any:
+    table = InboundMessageRow.__table__
+    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
 def claim_inbound(
     tx: Session, *, key: str, now: datetime, lease: timedelta, values: Mapping[str, Any]
-) -> tuple[InboundMessageRow, bool]:
+) -> Claim:
     """Insert the message under its dedupe key, or find the row already there.
 
-    Returns ``(row, claimed)``. ``claimed`` is True for a new row, and also when an earlier
-    attempt died while processing (its lease ran out), so the MTA's retry is not lost. Two
-    processes racing on PostgreSQL: the unique index lets exactly one insert win.
+    ``claimed`` is True for a new row, and also when an earlier attempt died while processing
+    (its lease ran out), so the MTA's retry is not lost. Two processes racing on PostgreSQL:
+    the unique index lets exactly one insert win; the other waits for it, then sees it.
+    Core statements, no ORM objects: this runs for every message received.
     """
     table = InboundMessageRow.__table__
-    row_values = {**values, "dedupe_key": key, "claimed_at": now, "status": "processing"}
-    stmt: Any
-    if tx.get_bind().dialect.name == "postgresql":
-        stmt = pg_insert(table).values(**row_values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite_insert(table).values(**row_values).on_conflict_do_nothing()
-    inserted = tx.execute(stmt.returning(table.c.id)).scalar_one_or_none()
+    conn = tx.connection()
+    row = {column: None for column in _INBOUND_OPTIONAL}
+    row.update(values)
+    row.update(details=values.get("details") or {}, dedupe_key=key, claimed_at=now,
+               status="processing")
+    inserted = conn.execute(_statement(tx, "claim", _claim_insert), row).scalar_one_or_none()
     if inserted is not None:
-        return tx.get_one(InboundMessageRow, inserted), True
-    existing = tx.scalars(
-        select(InboundMessageRow).where(InboundMessageRow.dedupe_key == key)
-    ).one()
-    if existing.status == "processing" and existing.claimed_at < now - lease:
-        taken = tx.execute(
-            update(InboundMessageRow)
-            .where(InboundMessageRow.id == existing.id)
-            .where(InboundMessageRow.claimed_at == existing.claimed_at)
-            .values(claimed_at=now)
-            .execution_options(synchronize_session=False)
+        return Claim(inserted, True, "processing")
+    existing = conn.execute(
+        select(table.c.id, table.c.status, table.c.outcome, table.c.claimed_at).where(
+            table.c.dedupe_key == key
         )
-        if taken.rowcount:  # type: ignore[attr-defined]
-            tx.refresh(existing)
-            return existing, True
-    return existing, False
+    ).one()
+    claimed_at = existing.claimed_at
+    if claimed_at.tzinfo is None:
+        claimed_at = claimed_at.replace(tzinfo=UTC)
+    if existing.status == "processing" and claimed_at < now - lease:
+        taken = conn.execute(
+            update(table)
+            .where(table.c.id == existing.id)
+            .where(table.c.claimed_at == existing.claimed_at)
+            .values(claimed_at=now)
+        )
+        if taken.rowcount:
+            return Claim(existing.id, True, "processing")
+    return Claim(existing.id, False, existing.outcome or existing.status)
+
+
+# Every execution of one statement must name the same columns (executemany rules).
+_INBOUND_OPTIONAL = (
+    "envelope_sender", "envelope_recipient", "address", "message_id", "sender", "subject",
+    "module", "user_id", "session_id", "kind", "outcome", "error",
+)
 
 
 def get_inbound(tx: Session, inbound_id: int) -> InboundMessageRow | None:
@@ -139,21 +183,23 @@ def get_inbound(tx: Session, inbound_id: int) -> InboundMessageRow | None:
 
 
 def finish_inbound(tx: Session, inbound_id: int, **values: Any) -> None:
-    tx.execute(
-        update(InboundMessageRow)
-        .where(InboundMessageRow.id == inbound_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    """Record the outcome (and whatever else ``values`` names) of a claimed message."""
+    table = InboundMessageRow.__table__
+    stmt = update(table).where(table.c.id == bindparam("b_inbound_id"))
+    tx.connection().execute(stmt, {"b_inbound_id": inbound_id, **values})
 
 
 # --- events ------------------------------------------------------------------------------------
 
 
-def add_event(tx: Session, *, type: str, occurred_at: datetime, **values: Any) -> EventRow:
-    row = EventRow(type=type, occurred_at=occurred_at, data=values.pop("data", {}), **values)
-    tx.add(row)
-    return row
+_EVENT_COLUMNS = ("email_id", "delivery_id", "recipient", "user_id", "module", "inbound_id",
+                  "machine")
+
+
+def add_event(tx: Session, *, type: str, occurred_at: datetime, **values: Any) -> None:
+    row = dict.fromkeys(_EVENT_COLUMNS)
+    row.update(values, type=type, occurred_at=occurred_at, data=values.get("data") or {})
+    tx.connection().execute(EventRow.__table__.insert(), row)
 
 
 def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> list[EventRow]:
@@ -166,25 +212,42 @@ def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> li
 # --- bounce scores and suppressions -----------------------------------------------------------
 
 
+def _bounce_upsert(insert: Any) -> Any:
+    table = BounceScoreRow.__table__
+    c = table.c
+    stmt = insert(table)
+    new = stmt.excluded  # the row this bounce would have inserted
+    stale = c.last_bounce_at < bindparam("b_cutoff")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.user_id],
+        set_={
+            "score": case((stale, new.score), else_=c.score + new.score),
+            "hard_count": case((stale, new.hard_count), else_=c.hard_count + new.hard_count),
+            "soft_count": case((stale, new.soft_count), else_=c.soft_count + new.soft_count),
+            "last_bounce_at": new.last_bounce_at,
+        },
+    )
+    return stmt.returning(c.score)
+
+
 def add_bounce_score(
     tx: Session, *, user_id: int, weight: float, hard: bool, now: datetime, quiet: timedelta
-) -> BounceScoreRow:
-    """Add one bounce; a score whose last bounce is older than ``quiet`` starts again at 0."""
-    row = tx.get(BounceScoreRow, user_id, with_for_update=True)
-    if row is None:
-        row = BounceScoreRow(user_id=user_id, score=0.0, hard_count=0, soft_count=0)
-        row.last_bounce_at = now
-        tx.add(row)
-    elif row.last_bounce_at < now - quiet:
-        row.score, row.hard_count, row.soft_count = 0.0, 0, 0
-    row.score += weight
-    if hard:
-        row.hard_count += 1
-    else:
-        row.soft_count += 1
-    row.last_bounce_at = now
-    tx.flush()
-    return row
+) -> float:
+    """Add one bounce and return the new score, in one atomic upsert.
+
+    A score whose last bounce is older than ``quiet`` starts again from zero. No read-modify-
+    write, so two processes counting bounces for one user at once both count.
+    """
+    params = {
+        "user_id": user_id,
+        "score": weight,
+        "hard_count": 1 if hard else 0,
+        "soft_count": 0 if hard else 1,
+        "last_bounce_at": now,
+        "b_cutoff": now - quiet,
+    }
+    stmt = _statement(tx, "bounce", _bounce_upsert)
+    return float(tx.connection().execute(stmt, params).scalar_one())
 
 
 def get_bounce_score(tx: Session, user_id: int) -> BounceScoreRow | None:

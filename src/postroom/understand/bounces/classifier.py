@@ -33,7 +33,9 @@ _BOUNCE_SUBJECT = re.compile(
     r"|permanent (?:delivery )?(?:error|failure)|mail (?:system )?error|delivery notification"
     r"|\bbounce|error sending|rejected|warning: could not|\bndn\b|\bdsn\b|failed delivery"
     r"|message delayed|delayed mail|delivery delayed|mail failure|unable to deliver|returned"
-    r"|no entregado|não entregue|不達|配信|エラー|user unknown|failed mail|nondeliverable",
+    r"|no entregado|não entregue|不達|配信|エラー|user unknown|failed mail|nondeliverable"
+    r"|non-?delivery|delivery warning|not (?:yet )?been delivered|(?:mail|message|delivery) failed"
+    r"|returning (?:message )?to sender",
     re.IGNORECASE,
 )
 _BOUNCE_TEXT = re.compile(
@@ -42,14 +44,15 @@ _BOUNCE_TEXT = re.compile(
     r"|qmail-send program|undeliverable|unable to deliver|(?:was|were|has not been|could not be)"
     r" (?:not )?delivered|did not reach|could not deliver|delivery (?:problem|error|failure)"
     r"|user unknown|unknown user|no such user|mailbox (?:is )?(?:full|unavailable)"
-    r"|returned mail|error (?:occurred )?(?:while|during) (?:trying to )?deliver|fatal errors?"
+    r"|returned mail|error (?:has )?(?:occurred )?(?:while|during) (?:trying to |attempting to )?"
+    r"deliver|fatal errors?|failed addresses|no valid recipients"
     r"|delivery attempts?|not (?:be )?delivered|temporar(?:y|ily) (?:failure|error|unable)"
     r"|(?:smtp|remote) (?:error|server)|host .{1,80} said|did not like|rejected|giving up"
-    r"|message (?:was )?not (?:sent|accepted)|could not send|delivery status|no longer valid",
-    re.IGNORECASE,
-)
+    r"|message (?:was )?not (?:sent|accepted)|could not send|delivery status|no longer valid"
+    r"|(?:has|have) not (?:yet )?been delivered|been postponed|full mailbox"
+)  # Matched on lower-cased text: an IGNORECASE alternation costs five times as much.
 _ORIGINAL_ID = re.compile(r"^\s*message-id:\s*(.{1,300})$", re.IGNORECASE | re.MULTILINE)
-_DSN_IN_TEXT = re.compile(r"^[ \t>]*(?:final|original)-recipient\s*:", re.IGNORECASE | re.MULTILINE)
+_DSN_IN_TEXT = re.compile(r"^[ \t>]*(?:final|original)-recipient\s*:", re.MULTILINE)
 
 
 def classify_message(message: bytes | Message) -> Classification:
@@ -89,8 +92,10 @@ def _classify(data: bytes) -> Classification:
     exclude = _excluded(top, contents)
     notice = cut_returned("\n".join(contents.texts))
     dsn_text = "\n".join(contents.dsn)
-    if not dsn_text and _DSN_IN_TEXT.search(notice):
+    low = notice.lower()
+    if not dsn_text and "-recipient" in low and _DSN_IN_TEXT.search(low):
         dsn_text = notice
+    report = None
     if dsn_text:
         report = parse_delivery_status(dsn_text)
         if report.recipients:
@@ -105,7 +110,7 @@ def _classify(data: bytes) -> Classification:
 
     bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
     failed_header = all_addresses(top.get("x-failed-recipients"))
-    bounce_text = bool(_BOUNCE_TEXT.search(notice[:4000]))
+    bounce_text = bool(_BOUNCE_TEXT.search(low, 0, 4000))
     daemon = is_daemon(sender) or "mail delivery" in (top.get("from") or "").lower()
     if (
         not bounce_subject
@@ -116,13 +121,19 @@ def _classify(data: bytes) -> Classification:
     ):
         return _auto_reply(sender, original_id, defects)
 
-    looks_bounce = bool(failed_header) or (
-        (bounce_subject or daemon or "report" in (top.get("content-type") or "").lower())
-        and (bounce_text or (bounce_subject and daemon))
+    # A mail system returning a message (RFC 3462 / RFC 6522 returned content) is a bounce.
+    returns = daemon and contents.returned is not None
+    looks_bounce = (
+        bool(failed_header)
+        or returns
+        or (
+            (bounce_subject or daemon or "report" in (top.get("content-type") or "").lower())
+            and (bounce_text or (bounce_subject and daemon))
+        )
     )
     if looks_bounce:
         found_text = find_recipients(notice, exclude)
-        results = from_text(found_text, notice, failed_header, contents.returned)
+        results = from_text(found_text, notice, failed_header, contents.returned, report)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
     if autoreply_text(notice) and not top.get("in-reply-to") and not top.get("references"):
         return _auto_reply(sender, original_id, defects)

@@ -22,14 +22,15 @@ from .headers import ADDRESS
 MAX_SCAN = 16 * 1024
 MAX_SEGMENT_LINES = 14
 
+# Phrases that open the returned copy; matched on lower-cased text, then the line is checked.
 _SEPARATOR = re.compile(
-    r"^[ \t>|]*(?:[-=*_#]{2,}.*)?(?:original message|copy of (?:the |your )?(?:original )?message"
+    r"original message|copy of (?:the |your )?(?:original )?message"
     r"|headers? of (?:the |your )?original|message headers? follows?|original message follows"
     r"|returned message|unsent message|text of (?:the|your) message|message text follows"
-    r"|below this line|rfc ?822 headers|included message|undelivered message|original mail)"
-    r".*$",
-    re.IGNORECASE | re.MULTILINE,
+    r"|below this line|rfc ?822 headers|included message|undelivered message|original mail"
 )
+# What may precede the phrase on its line: quoting, then an optional rule (``----- ``).
+_SEPARATOR_LEAD = re.compile(r"[ \t>|]*(?:[-=*_#]{2,}.*)?")
 _SEPARATOR_SHAPE = re.compile(
     r"^\s*[-=*_#]{2,}|(?:[-=*_#]{2,}|follows?\.?|following\.?|:|below\.?)\s*$"
 )
@@ -38,9 +39,15 @@ _HEADER_LINE = re.compile(
     r"|delivered-to|reply-to|content-type|x-[a-z0-9\-]+|references|in-reply-to|sender)[ \t]*:",
     re.IGNORECASE,
 )
+_HEADER_START = re.compile(_HEADER_LINE.pattern, re.IGNORECASE | re.MULTILINE)
 _CORE_HEADERS = frozenset(
     {"return-path", "received", "message-id", "date", "from", "subject", "to", "mime-version"}
 )
+# "To: / Subject:" alone name the message that failed (Yahoo, Exchange), not a returned header.
+_SUMMARY_HEADERS = frozenset({"to", "cc", "subject"})
+_QUOTED_FIELD = re.compile(r"^\s*(?:to|cc|subject|sent|date|from)\s*:", re.IGNORECASE)
+# A line that opens with an RFC 5321 reply code ("552 Quota violation for a@example.org").
+_REPLY_LINE = re.compile(r"^\s*[45]\d\d[ \-]")
 _POSITION = re.compile(
     r"(?:^[ \t>*\-•|]*(?:\d+[.)]\s*)?(?:(?:final-|original-)?recipient(?:\(s\))?|address(?:es)?"
     r"|rcpt to|to|user|mailbox|e-?mail)?\s*[:;]?\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$)"
@@ -51,18 +58,20 @@ _POSITION = re.compile(
     re.IGNORECASE,
 )
 _DAEMON = re.compile(
-    r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mdaemon|no-?reply|noreply|root"
+    r"^(?:mailer-daemon|post_?master|mail-daemon|maildaemon|mdaemon|no-?reply|noreply|root"
     r"|daemon|bounce[sd]?|mail\.?delivery|abuse|administrator|double-bounce)$",
     re.IGNORECASE,
 )
 _URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
+# "host mx.example[192.0.2.1]: 550 ..." (Exim, Postfix) or "... said:" after a named server.
 _REMOTE_HOST = re.compile(
-    r"(?:host|server|mta|talking to|connect(?:ed|ing)? to|remote)\s*:?\s*([A-Za-z0-9][A-Za-z0-9\-]*"
-    r"(?:\.[A-Za-z0-9\-]+)+)\.?\s*(?:\[|\(|said|:|$)"
-    r"|([A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)+)\s*\[[0-9a-fA-F.:]+\]\s*"
-    r"(?:said|did not like)",
-    re.IGNORECASE,
+    r"(?:host|server|mta|talking to|connect(?:ed|ing)? to|remote)\s*:?\s*([a-z0-9][a-z0-9\-]*"
+    r"(?:\.[a-z0-9\-]+)+)\.?\s*(?:\[|\(|said|:|$)"
 )
+# Sendmail's "mx.example [192.0.2.1] said:" has no keyword before the host: find the bracketed
+# address first (a rare, cheap anchor), then read the host name that ends just before it.
+_SAID = re.compile(r"\s*\[[0-9a-f.:]+\]\s*(?:said|did not like)")
+_HOST_BEFORE = re.compile(r"[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)+$")
 
 
 @dataclass(slots=True)
@@ -77,26 +86,32 @@ class TextRecipient:
 def cut_returned(text: str) -> str:
     """The notice without the returned message that follows it (see the module docstring)."""
     text = text[:MAX_SCAN]
-    end = len(text)
-    for m in _SEPARATOR.finditer(text):
-        if _SEPARATOR_SHAPE.search(m.group(0)):
-            end = m.start()
-            break
-    lines = text[:end].split("\n")
-    for i, line in enumerate(lines):
-        hm = _HEADER_LINE.match(line)
-        if hm is None:
-            continue
-        names = {hm.group(1).lower()}
-        for nxt in lines[i + 1 : i + 10]:
+    head = text[: _separator(text)]
+    for m in _HEADER_START.finditer(head):
+        # Two or more core fields in one block: the returned message's header (RFC 5322 2.2).
+        names = {m.group(1).lower()}
+        for nxt in head[m.end() :].split("\n", 10)[1:10]:
             nm = _HEADER_LINE.match(nxt)
             if nm:
                 names.add(nm.group(1).lower())
             elif not nxt[:1].isspace() or not nxt.strip():
                 break
-        if len(names & _CORE_HEADERS) >= 2:
-            return "\n".join(lines[:i])
-    return "\n".join(lines)
+        if len(names & _CORE_HEADERS) >= 2 and not names <= _SUMMARY_HEADERS:
+            return head[: max(m.start() - 1, 0)]
+    return head
+
+
+def _separator(text: str) -> int:
+    """Where a separator line ("------ Original message ------") starts, else the length."""
+    low = text.lower()
+    for m in _SEPARATOR.finditer(low):
+        start = low.rfind("\n", 0, m.start()) + 1
+        if not _SEPARATOR_LEAD.fullmatch(low, start, m.start()):
+            continue
+        stop = low.find("\n", m.end())
+        if _SEPARATOR_SHAPE.search(text[start : stop if stop >= 0 else len(text)]):
+            return start
+    return len(text)
 
 
 def is_daemon(address: str) -> bool:
@@ -107,21 +122,7 @@ def is_daemon(address: str) -> bool:
 def find_recipients(notice: str, exclude: set[str]) -> list[TextRecipient]:
     """Failed recipients named in a notice's text, each with its diagnostic lines."""
     lines = notice.split("\n")
-    strong: list[tuple[int, str]] = []
-    weak: list[tuple[int, str]] = []
-    for index, line in enumerate(lines):
-        if "@" not in line:
-            continue
-        scrubbed = _URL.sub(" ", line)
-        for m in ADDRESS.finditer(scrubbed):
-            address = m.group(0).strip(".").lower()
-            if address in exclude or is_daemon(address):
-                continue
-            before = scrubbed[: m.start()]
-            if before.endswith(("=", "/", "?")) or "message-id" in before.lower():
-                continue
-            target = strong if _POSITION.search(before) else weak
-            target.append((index, address))
+    strong, weak = _mentions(lines, exclude, True)
     chosen = strong or weak
     order: list[str] = []
     for _, address in chosen:
@@ -136,6 +137,51 @@ def find_recipients(notice: str, exclude: set[str]) -> list[TextRecipient]:
         segment = _segment(lines, mentions, address)
         result.append(TextRecipient(address, segment, find_remote_host(segment)))
     return result
+
+
+def find_contexts(notice: str, addresses: list[str]) -> dict[str, str]:
+    """The lines a notice spends on each of ``addresses``, already named by an RFC 3464 report."""
+    lines = notice.split("\n")
+    mentions, _ = _mentions(lines, set(), False)
+    mentions.sort()
+    return {a: _segment(lines, mentions, a) for a in addresses}
+
+
+def _mentions(
+    lines: list[str], exclude: set[str], rank: bool
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(line, address) mentions: those in recipient position, then the rest (when ``rank``)."""
+    strong: list[tuple[int, str]] = []
+    weak: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        if "@" not in line:
+            continue
+        scrubbed = _URL.sub(" ", line) if "/" in line or "www" in line.lower() else line
+        for m in ADDRESS.finditer(scrubbed):
+            address = m.group(0).strip(".").lower()
+            if address in exclude or "/" in address or is_daemon(address):
+                # A "/" makes it a path (.forward, a mailbox file) or an ARN, not a mailbox.
+                continue
+            before = scrubbed[: m.start()]
+            if before.endswith(("=", "/", "?", ":")) or "message-id" in before.lower():
+                continue
+            if not rank:
+                strong.append((index, address))
+            elif _is_quoted_field(lines, index):
+                weak.append((index, address))
+            elif _POSITION.search(before) or _REPLY_LINE.match(before):
+                strong.append((index, address))
+            else:
+                weak.append((index, address))
+    return strong, weak
+
+
+def _is_quoted_field(lines: list[str], index: int) -> bool:
+    """Whether a line is a "To:" of a quoted header summary ("To: ... / Subject: ...")."""
+    if not _QUOTED_FIELD.match(lines[index]):
+        return False
+    near = lines[max(index - 2, 0) : index] + lines[index + 1 : index + 3]
+    return any(_QUOTED_FIELD.match(line) for line in near)
 
 
 def _segment(lines: list[str], mentions: list[tuple[int, str]], address: str) -> str:
@@ -155,13 +201,31 @@ def _segment(lines: list[str], mentions: list[tuple[int, str]], address: str) ->
 
 def find_remote_host(text: str) -> str | None:
     """The remote MTA a notice says answered (``host mx.example [192.0.2.1]: 550 ...``)."""
-    m = _REMOTE_HOST.search(text[:1500])
-    if m is None:
+    low = text[:1500].lower()
+    m = _REMOTE_HOST.search(low)
+    found = (m.start(), m.group(1)) if m else None
+    said = _SAID.search(low, 0, m.start() if m else len(low)) if "[" in low else None
+    while said is not None:
+        before = _HOST_BEFORE.search(low, max(0, said.start() - 255), said.start())
+        if before is not None:
+            if found is None or before.start() < found[0]:
+                found = (before.start(), before.group(0))
+            break
+        said = _SAID.search(low, said.end(), m.start() if m else len(low))
+    if found is None:
         return None
-    host = (m.group(1) or m.group(2)).lower()
+    host = found[1]
     return host if "." in host and not host.replace(".", "").isdigit() else None
 
 
 def scrub(text: str) -> str:
-    """Diagnostic text without URLs and addresses, whose words must not decide a reason."""
-    return " ".join(ADDRESS.sub(" ", _URL.sub(" ", text)).split())
+    """Diagnostic text without URLs and addresses, whose words must not decide a reason.
+
+    Neither a URL nor an address spans white space, so only the words that may hold one are
+    rewritten; the whole text is never scanned.
+    """
+    words = text.split()
+    for i, word in enumerate(words):
+        if "@" in word or "://" in word or "www." in word.lower():
+            words[i] = ADDRESS.sub(" ", _URL.sub(" ", word))
+    return " ".join(" ".join(words).split())

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
-from .dialects import TextRecipient, find_recipients, find_remote_host, scrub
+from .dialects import TextRecipient, find_contexts, find_remote_host, scrub
 from .dsn import DsnReport
 from .mime import Part
 from .reasons import (
+    STATUS,
     decide_reason,
     find_command,
     find_reply_code,
@@ -26,9 +27,10 @@ from .types import RecipientResult
 _DELAY = re.compile(
     r"\bdelayed\b|will (?:keep|continue|be) (?:trying"
     r"|to try|retried|retrying)|still (?:trying|undelivered)"
-    r"|not yet been delivered|will retry|warning: message|delivery (?:is )?delayed",
-    re.IGNORECASE,
-)
+    r"|not yet been delivered|will retry|warning: message|delivery (?:is )?delayed"
+)  # on lower-cased text
+# An RFC 5321 reply code just before an enhanced code: "550 5.1.1", "550-'5.7.1", "550 #5.1.0".
+_AFTER_REPLY = re.compile(r"(?<!\d)[245]\d\d[ \-]['\"(#]{0,2}$")
 _NON_FINAL = frozenset({"delivered", "relayed", "expanded", "delayed"})
 
 
@@ -43,18 +45,14 @@ def build(
     """One recipient: status, reply code and reason from the fields and the context text."""
     diag = " ".join(diagnostic.split()) if diagnostic else None
     text = diag or " ".join(context.split())
-    stated = find_status(diag) if diag else None
-    if stated is None and not diag:
-        stated = find_status(context)
-    # A stated Status field wins, even a generic X.0.0: the report is the MTA's own verdict.
-    status = status or stated
+    status = choose_status(status, diag, context)
     reply_code = find_reply_code(diag or context)
     if action in ("delivered", "relayed", "expanded"):
         return RecipientResult(
             address, action, status, "delivered", False, diag, remote_host, reply_code
         )
     clean = scrub(text if diag else context)
-    command = find_command(context) or (find_command(diag) if diag else None)
+    command = _command(context) or (_command(diag) if diag else None)
     reason = decide_reason(status, clean, command)
     if reason in ("undefined", "onhold") and diag and context:
         reason = decide_reason(status, scrub(context), command)
@@ -66,7 +64,7 @@ def build(
     if action is None:
         action = (
             "delayed"
-            if (temporary or _DELAY.search(context[:3000])) and reason != "expired"
+            if (temporary or _DELAY.search(context[:3000].lower())) and reason != "expired"
             else "failed"
         )
     hard = is_hard(reason, status) and action != "delayed"
@@ -83,19 +81,60 @@ def build(
     )
 
 
+def choose_status(field: str | None, diag: str | None, context: str) -> str | None:
+    """The RFC 3463 code a recipient's failure states: the ``Status`` field or the reply's own.
+
+    The remote server's enhanced code (RFC 2034 section 4, in the RFC 3464 section 2.3.6
+    diagnostic) names the failure itself. The reporting MTA's ``Status`` (section 2.3.4) is
+    its summary, often a generic X.0.0 or an X.4.7 "delivery time expired" over the last
+    reply. So the reply's code wins when the diagnostic states one; the field otherwise.
+    """
+    in_text = status_in_text(diag) if diag else None
+    summary = in_text or field or ".0.0"
+    if context and (summary.endswith(".4.7") or (in_text is None and summary.endswith(".0.0"))):
+        # The notice's own lines may quote the reply that the report only summarises.
+        in_text = status_in_text(context) or in_text
+    if field is None or in_text is None:
+        return field or in_text
+    if in_text.endswith(".0.0") and not field.endswith(".0.0"):
+        return field
+    return in_text
+
+
+def status_in_text(text: str) -> str | None:
+    """The enhanced code a diagnostic states: after an SMTP reply code first (``550 5.1.1``),
+    the cause rather than an X.4.7 "expired" wrapper, and a precise code over an X.0.0."""
+    if "." not in text:
+        return None
+    codes = [m for m in STATUS.finditer(text[:4000])]
+    if not codes:
+        return None
+    replied = [m.group(0) for m in codes if _AFTER_REPLY.search(text, 0, m.start())]
+    found = replied or [m.group(0) for m in codes]
+    for code in found:
+        if not code.endswith((".4.7", ".0.0")):
+            return code
+    for code in found:
+        if not code.endswith(".0.0"):
+            return code
+    return found[0]
+
+
 def from_dsn(report: DsnReport, notice: str, exclude: set[str]) -> list[RecipientResult]:
-    """Recipients of an RFC 3464 report, with the notice's lines as extra context."""
+    """Recipients of an RFC 3464 report, with the notice's lines about each as extra context."""
     out: list[RecipientResult] = []
+    groups = []
     seen: set[str] = set()
-    text_found = {t.address: t for t in find_recipients(notice, set())}
     for group in report.recipients:
         address = group.final or group.original
-        if not address or address in seen:
-            continue
-        seen.add(address)
-        found = text_found.get(address)
-        context = found.diagnostic if found else ""
-        host = group.remote_mta or (found.remote_host if found else None)
+        if address and address not in seen:
+            seen.add(address)
+            groups.append((address, group))
+    contexts = find_contexts(notice, [a for a, _ in groups]) if "@" in notice else {}
+    for address, group in groups:
+        context = contexts.get(address, "")
+        # Section 2.3.5 Remote-MTA first; the notice's "host ... said" only when it is absent.
+        host = group.remote_mta or (find_remote_host(context) if context else None)
         action = (group.action or "").lower() or None
         if action not in (None, "failed", *_NON_FINAL):
             action = "failed"
@@ -116,14 +155,19 @@ def from_text(
     notice: str,
     failed_header: list[str],
     returned: Part | None,
+    report: DsnReport | None = None,
 ) -> list[RecipientResult]:
-    """Recipients of a bounce in an MTA's own words; ``X-Failed-Recipients`` when text has none."""
+    """Recipients of a bounce in an MTA's own words; ``X-Failed-Recipients`` when text has none.
+
+    A ``report`` whose one recipient group names no mailbox (Exim reports a file or a pipe as
+    ``Final-Recipient: rfc822;/path``) still gives its Status and action to a lone recipient.
+    """
+    group = report.recipients[0] if report and len(report.recipients) == 1 else None
     if not found:
         addresses = failed_header or _returned_to(returned)
         lone = len(addresses) == 1
-        found = [
-            TextRecipient(a, notice if lone else "", find_remote_host(notice)) for a in addresses
-        ]
+        host = find_remote_host(notice) if addresses else None
+        found = [TextRecipient(a, notice if lone else "", host) for a in addresses]
     lone = len(found) == 1
     out = []
     for item in found:
@@ -131,7 +175,15 @@ def from_text(
         if lone and find_status(context) is None and find_reply_code(context) is None:
             # One recipient: the whole notice describes its failure.
             context = notice
-        out.append(build(item.address, None, None, None, context, item.remote_host))
+        if lone and group is not None:
+            action = group.action if group.action in ("failed", "delayed") else None
+            out.append(
+                build(
+                    item.address, action, group.status, group.diagnostic, context, item.remote_host
+                )
+            )
+        else:
+            out.append(build(item.address, None, None, None, context, item.remote_host))
     return out
 
 
@@ -141,3 +193,25 @@ def _returned_to(returned: Part | None) -> list[str]:
     from .headers import all_addresses
 
     return all_addresses(returned.get("to"))[:1]
+
+
+# Every SMTP command name ``find_command`` recognises contains one of these (RFC 5321 section
+# 4.1: DATA, RCPT TO, MAIL FROM, HELO/EHLO, the greeting). Its scan is the costliest step of a
+# recipient, and most diagnostics name no command, so it runs only on those that may.
+_COMMAND_WORDS = (
+    "data",
+    "rcpt",
+    "mail from",
+    "helo",
+    "ehlo",
+    "greeting",
+    "message body",
+    "after the message",
+    "initial connection",
+)
+
+
+def _command(text: str) -> str | None:
+    """The SMTP command a reply in ``text`` answered, skipping texts that name none."""
+    sample = text[:1500].lower()
+    return find_command(text) if any(w in sample for w in _COMMAND_WORDS) else None

@@ -22,19 +22,27 @@ import re
 _WRITER_VERBS = (
     r"wrote|writes|sent|a\s+écrit|écrit|schrieb|hat\s+geschrieben|escribió|escribio|"
     r"ha\s+scritto|scrisse|escreveu|escribiu|schreef|het\s+volgende\s+geschreven|geschreven|"
-    r"napisał\s*\(a\)|napisała|napisał|skrev(?:\s+følgende)?|kirjoitti|"
+    r"napisał\s*\(a\)|napisała|napisał|pisze|schreibt|escribe|skrev(?:\s+følgende)?|kirjoitti|"
     r"написал\s*\(а\)|написала|написал|пише|писал|написа|"
-    r"写道|寫道|書きました|のメッセージ|작성|님이\s*작성|"
     r"đã\s+viết|yazdı|írta|napsal|napísal|a\s+scris|έγραψε|kirjutas|rašė|rakstīja"
 )
 
 # An attribution window ends with a writer verb, then maybe a colon and/or trailing dashes.
+# Verbs in scripts written without spaces, which need no word boundary before them.
+_CJK_VERBS = r"写道|寫道|書きました|のメッセージ|작성|님이\s*작성"
 VERB_END_RE = re.compile(
-    r"(?:^|[\s\"'>)\]])(?:" + _WRITER_VERBS + r")\s{0,3}(?:[:：]|-{2,}|\.{3})?\s{0,3}-{0,8}\s{0,3}$",
+    r"(?:(?:^|[\s\"'>)\]])(?:"
+    + _WRITER_VERBS
+    + r")|"
+    + _CJK_VERBS
+    + r")\s{0,3}(?:[:：]|-{2,}|\.{3})?\s{0,3}-{0,8}\s{0,3}$",
     re.IGNORECASE,
 )
 # ... or anywhere (German "X schrieb am <date> um <time> Uhr:", Dutch "Op <date> schreef X:").
-VERB_ANY_RE = re.compile(r"(?:^|[\s\"'>)\]])(?:" + _WRITER_VERBS + r")(?=$|[\s:：(])", re.IGNORECASE)
+VERB_ANY_RE = re.compile(
+    r"(?:(?:^|[\s\"'>)\]])(?:" + _WRITER_VERBS + r")|" + _CJK_VERBS + r")(?=$|[\s:：(])",
+    re.IGNORECASE,
+)
 
 # Gmail in many locales: "<date> <name> <addr>:" with no verb at all.
 ADDR_COLON_END_RE = re.compile(
@@ -121,3 +129,55 @@ INLINE_FIELD_RE = re.compile(
     r"отправлено|тема|дата)[*_]{0,2}\s?[:：]",
     re.IGNORECASE,
 )
+
+# Last words of the attribution verb phrases: a cheap filter before the regexes run.
+VERB_TAILS = frozenset(
+    [
+        "wrote",
+        "writes",
+        "sent",
+        "écrit",
+        "schrieb",
+        "geschrieben",
+        "escribió",
+        "escribio",
+        "scritto",
+        "scrisse",
+        "escreveu",
+        "escribiu",
+        "schreef",
+        "napisał(a)",
+        "(a)",
+        "napisała",
+        "napisał",
+        "pisze",
+        "schreibt",
+        "escribe",
+        "skrev",
+        "følgende",
+        "kirjoitti",
+        "написал(а)",
+        "(а)",
+        "написала",
+        "написал",
+        "пише",
+        "писал",
+        "написа",
+        "写道",
+        "寫道",
+        "書きました",
+        "のメッセージ",
+        "작성",
+        "viết",
+        "yazdı",
+        "írta",
+        "napsal",
+        "napísal",
+        "scris",
+        "έγραψε",
+        "kirjutas",
+        "rašė",
+        "rakstīja",
+    ]
+)
+CJK_VERB_ENDINGS = ("写道", "寫道", "書きました", "작성")

@@ -22,23 +22,77 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from html import unescape
 
 import nh3
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from postroom.understand.replies.text import Split, build, split_lines
+from postroom.understand.replies.text import Split, build, extract_text, split_lines
 from postroom.understand.replies.types import ExtractedReply
 
 _SKIP = frozenset(
-    "head style script title meta link template xml noscript object iframe svg math "
-    "-comment o:p".split()
+    [
+        "head",
+        "style",
+        "script",
+        "title",
+        "meta",
+        "link",
+        "template",
+        "xml",
+        "noscript",
+        "object",
+        "iframe",
+        "svg",
+        "math",
+        "-comment",
+        "o:p",
+    ]
 )
 _BLOCK = frozenset(
-    "div p ul ol li tr table tbody thead tfoot h1 h2 h3 h4 h5 h6 blockquote pre section "
-    "article header footer address center dl dt dd form fieldset hr figure main nav aside "
-    "caption body html".split()
+    [
+        "div",
+        "p",
+        "ul",
+        "ol",
+        "li",
+        "tr",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "address",
+        "center",
+        "dl",
+        "dt",
+        "dd",
+        "form",
+        "fieldset",
+        "hr",
+        "figure",
+        "main",
+        "nav",
+        "aside",
+        "caption",
+        "body",
+        "html",
+    ]
 )
-_PARAGRAPH = frozenset("p h1 h2 h3 h4 h5 h6 ul ol table blockquote pre".split())
+_PARAGRAPH = frozenset(
+    ["p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre"]
+)
 _QUOTE_CLASSES = (
     "gmail_quote_container",
     "yahoo_quoted",
@@ -60,9 +114,78 @@ _QUOTE_IDS = (
     "yahoo_quoted",
 )
 _WS_RE = re.compile(r"\s+")
+# Bodies with more tags than this are read as text (see extract_html).
+MAX_TAGS = 20_000
+_BREAK_TAG_RE = re.compile(r"<(?:br|/?p|/?div|/?li|/?tr|/?h\d|/?blockquote)\b[^<>]{0,2000}>", re.I)
+_ANY_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
+# Deeper nesting than this is flattened before parsing (see flatten_deep_nesting).
+MAX_DEPTH = 200
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][\w:-]{0,30})(?:\s[^<>]{0,2000})?/?>")
+# Void elements and those closed implicitly do not add to nesting depth.
+_NOT_NESTING = frozenset(
+    [
+        "br",
+        "img",
+        "hr",
+        "meta",
+        "input",
+        "link",
+        "col",
+        "area",
+        "base",
+        "wbr",
+        "source",
+        "track",
+        "embed",
+        "param",
+        "p",
+        "li",
+        "td",
+        "th",
+        "tr",
+        "option",
+        "dt",
+        "dd",
+    ]
+)
 _ALLOWED_TAGS = frozenset(
-    "a abbr b blockquote br code div em h1 h2 h3 h4 h5 h6 hr i li ol p pre s small span "
-    "strong sub sup table tbody td tfoot th thead tr u ul".split()
+    [
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "code",
+        "div",
+        "em",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "u",
+        "ul",
+    ]
 )
 
 
@@ -149,7 +272,9 @@ def _render(root: LexborNode) -> _Renderer:
             elif tag == "a":
                 href = (node.attributes.get("href") or "").strip()
                 text = node.text(deep=True).strip()
-                if href.startswith(("http://", "https://")) and href.rstrip("/") != text.rstrip("/"):
+                if href.startswith(("http://", "https://")) and href.rstrip("/") != text.rstrip(
+                    "/"
+                ):
                     out.write(f" <{href}>", node, depth)
             elif tag in ("td", "th"):
                 out.write(" ", node, depth)
@@ -223,7 +348,11 @@ def _first_cut(renderer: _Renderer, split: Split) -> int | None:
         return None
     kept = set(split.keep)
     return next(
-        (i for i in range(keep[0], len(renderer.lines)) if i not in kept and renderer.lines[i].parts),
+        (
+            i
+            for i in range(keep[0], len(renderer.lines))
+            if i not in kept and renderer.lines[i].parts
+        ),
         None,
     )
 
@@ -237,11 +366,56 @@ def _reply_html(tree: LexborHTMLParser, renderer: _Renderer, split: Split) -> st
         if node is not None:
             _truncate_from(node)
     body = tree.body
-    return sanitise(body.inner_html if body is not None else (tree.html or ""))
+    inner = body.inner_html if body is not None else tree.html
+    return sanitise(inner or "")
+
+
+def flatten_deep_nesting(html: str, max_depth: int = MAX_DEPTH) -> str:
+    """Drop the tags that nest deeper than ``max_depth``, keeping their text.
+
+    HTML parsers and sanitisers spend time quadratic in nesting depth; no real message nests
+    hundreds of elements deep, so a hostile one is flattened first, in one linear pass.
+    """
+    if html.count("<") < max_depth:
+        return html
+    out: list[str] = []
+    depth = 0
+    dropped = 0
+    position = 0
+    for match in _TAG_RE.finditer(html):
+        closing, name = match.group(1) == "/", match.group(2).lower()
+        if name in _NOT_NESTING:
+            continue
+        if not closing:
+            depth += 1
+            if depth <= max_depth:
+                continue
+            dropped += 1
+        else:
+            depth = max(depth - 1, 0)
+            if dropped == 0:
+                continue
+            dropped -= 1
+        out.append(html[position : match.start()])
+        position = match.end()
+    out.append(html[position:])
+    return "".join(out)
+
+
+def _strip_tags(html: str) -> str:
+    """A plain rendering for bodies too large to walk node by node (linear, regex-only)."""
+    text = _BREAK_TAG_RE.sub("\n", html)
+    text = _ANY_TAG_RE.sub("", text)
+    return unescape(text)
 
 
 def extract_html(body: str) -> ExtractedReply:
     """Extract the new text (and its HTML) from an HTML reply body."""
+    if body.count("<") > MAX_TAGS:
+        # No real reply has this many tags; keep the cost linear and read it as text.
+        result = extract_text(_strip_tags(body))
+        return _with_html(result, _text_to_html(result.reply))
+    body = flatten_deep_nesting(body)
     tree = LexborHTMLParser(body)
     root = tree.body if tree.body is not None else tree.root
     if root is None:
@@ -269,7 +443,9 @@ def extract_html(body: str) -> ExtractedReply:
 
 def _text_to_html(text: str) -> str:
     paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return sanitise("".join("<p>" + nh3.clean_text(p).replace("\n", "<br>") + "</p>" for p in paragraphs))
+    return sanitise(
+        "".join("<p>" + nh3.clean_text(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+    )
 
 
 def _with_html(result: ExtractedReply, html: str) -> ExtractedReply:

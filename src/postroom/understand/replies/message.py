@@ -54,7 +54,7 @@ def _decode(payload: bytes, charset: str | None) -> str:
 def _part_text(part: Message) -> str | None:
     try:
         payload = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001 - a broken transfer encoding must not stop extraction
+    except Exception:
         return None
     if not isinstance(payload, bytes):
         return None
@@ -82,7 +82,7 @@ def extract_message(message: Message) -> ExtractedReply:
     """Extract the reply from a parsed message; never raises on messy mail."""
     try:
         plain, html = _bodies(message)
-    except Exception:  # noqa: BLE001 - malformed MIME is recorded as an empty reply
+    except Exception:
         return ExtractedReply("", None, "", None, "")
     from_html = extract_html(html) if html is not None else None
     if plain is None or not plain.strip():

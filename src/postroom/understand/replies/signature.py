@@ -98,10 +98,19 @@ def _is_name_block(lines: Sequence[str], start: int, end: int) -> bool:
 
 def find_signature(lines: Sequence[str], lo: int, end: int) -> int | None:
     """Index of the first line of the trailing signature in ``lines[lo:end]``, or None."""
-    content = [i for i in range(lo, end) if lines[i].strip()]
+    first = next((i for i in range(lo, end) if lines[i].strip()), None)
+    if first is None:
+        return None
+    # Only the last lines can hold a signature; look no further back than that.
+    content: list[int] = []
+    i = end - 1
+    while i >= first and len(content) < 2 * MAX_SIGNATURE_LINES:
+        if lines[i].strip():
+            content.append(i)
+        i -= 1
+    content.reverse()
     if len(content) < 2:
         return None
-    first = content[0]
     start: int | None = None
     for i in content[-MAX_SIGNATURE_LINES:]:
         line = lines[i]
@@ -114,7 +123,7 @@ def find_signature(lines: Sequence[str], lo: int, end: int) -> int | None:
             start = i
             break
     if start is None:
-        start = _find_closing(lines, content, end)
+        start = _find_closing(lines, content, first, end)
     if start is None:
         last = content[-1]
         if (
@@ -128,10 +137,10 @@ def find_signature(lines: Sequence[str], lo: int, end: int) -> int | None:
     return _extend_with_dash_name(lines, start, first)
 
 
-def _find_closing(lines: Sequence[str], content: Sequence[int], end: int) -> int | None:
+def _find_closing(lines: Sequence[str], content: Sequence[int], first: int, end: int) -> int | None:
     # The closing sits among the last four content lines with one to three name lines under it.
     for i in content[-4:-1]:
-        if i != content[0] and _CLOSING_RE.match(lines[i]) and _is_name_block(lines, i + 1, end):
+        if i != first and _CLOSING_RE.match(lines[i]) and _is_name_block(lines, i + 1, end):
             return i
     return None
 

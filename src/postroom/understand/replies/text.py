@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from postroom.compose.markers import is_reply_above_marker
+from postroom.compose.markers import has_reply_above_marker, is_reply_above_marker
 from postroom.understand.replies import headers_i18n as h
 from postroom.understand.replies.signature import find_signature
 from postroom.understand.replies.types import ExtractedReply
@@ -41,21 +41,17 @@ MAX_HEADER_LINE = 600
 # How many lines an attribution may be wrapped over, and how many blank lines it may contain.
 MAX_ATTRIBUTION_LINES = 6
 _MAX_ATTRIBUTION_BLANKS = 2
+# Quote headers are looked for in this many lines from the top: nobody writes more above a
+# quote, and the bound keeps hostile bodies cheap.
+MAX_SCAN_LINES = 5000
+# At most this many lines are examined as possible ends of an attribution, per body.
+_MAX_ATTRIBUTION_CANDIDATES = 2000
 # A quoted line this long was probably wrapped by the client (see the lost-">" rule).
 _WRAPPED_QUOTE_LENGTH = 50
 # A block under a quote this small is a sign-off or footer (see _tail_under_quote).
 _MAX_TAIL_LINES = 12
 _MAX_TAIL_CHARS = 900
 _JUNK_CHARS = frozenset("-_=*~#+.·•|/\\<>ᐧ \t")
-
-# Last words of the attribution verb phrases: a cheap filter before the regexes run.
-_VERB_TAILS = frozenset(
-    """wrote writes sent écrit schrieb geschrieben escribió escribio scritto scrisse escreveu
-    escribiu schreef napisał(a) (a) napisała napisał skrev følgende kirjoitti написал(а) (а)
-    написала написал пише писал написа 写道 寫道 書きました のメッセージ 작성 viết yazdı írta
-    napsal napísal scris έγραψε kirjutas rašė rakstīja""".split()
-)
-_CJK_VERBS = ("写道", "寫道", "書きました", "작성")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +79,9 @@ def normalise(body: str) -> str:
 
 
 def is_quoted(line: str) -> bool:
-    """True for a ``>``-quoted line."""
-    return line.lstrip(" \t").startswith(">")
+    """True for a ``>``-quoted line; ">>2" (a reference to digest item 2) is not a quote."""
+    stripped = line.lstrip(" \t")
+    return stripped.startswith(">") and not (stripped[1:2] == ">" and stripped[2:3].isdigit())
 
 
 def _is_junk(stripped: str) -> bool:
@@ -100,9 +97,7 @@ def _is_lost_quote(lines: Sequence[str], i: int, lo: int, hi: int) -> bool:
         return False
     # Wrapped text continues a long line, or is a URL fragment cut mid-way.
     return (
-        len(above.strip()) >= _WRAPPED_QUOTE_LENGTH
-        or not line[0].isalnum()
-        or line.endswith(">")
+        len(above.strip()) >= _WRAPPED_QUOTE_LENGTH or not line[0].isalnum() or line.endswith(">")
     )
 
 
@@ -110,10 +105,10 @@ def _may_end_attribution(stripped: str) -> bool:
     if stripped.endswith((":", "：")):
         return True
     tail = stripped[-60:].rstrip("-. ")
-    if tail.endswith(_CJK_VERBS):
+    if tail.endswith(h.CJK_VERB_ENDINGS):
         return True
     words = tail.rsplit(None, 1)
-    return bool(words) and words[-1].lower() in _VERB_TAILS
+    return bool(words) and words[-1].lower() in h.VERB_TAILS
 
 
 def _qualifies(text: str, single: bool) -> bool:
@@ -154,17 +149,28 @@ def _attribution_start(lines: Sequence[str], lo: int, end: int) -> int | None:
         ):
             continue
         text = " ".join(part.strip() for part in lines[s : end + 1] if part.strip())
+        if (
+            s < end
+            and not (h.OPENER_RE.match(line) or h.DATE_START_RE.match(line))
+            and "@" not in text
+        ):
+            # A wrapped attribution that does not open like one must at least name an address.
+            continue
         if _qualifies(text, single=s == end):
             return s
     return None
 
 
-def _field_block_end(lines: Sequence[str], i: int, hi: int) -> int | None:
-    """End of a block of copied header fields starting at ``i`` (From:/Sent:/To:...)."""
+def _field_block_end(lines: Sequence[str], i: int, hi: int) -> tuple[int | None, int]:
+    """End of a block of copied header fields starting at ``i`` (From:/Sent:/To:...).
+
+    Also returns the first line not examined.
+    """
     names: set[str] = set()
     has_from = False
     gap = 0
     last = i
+    j = i
     for j in range(i, min(hi, i + 14)):
         line = lines[j]
         stripped = line.strip()
@@ -180,10 +186,10 @@ def _field_block_end(lines: Sequence[str], i: int, hi: int) -> int | None:
             if gap > 2:
                 break
     if len(names) >= 2 and (has_from or len(names) >= 3):
-        return last
-    if names and has_from and len(names) == 1 and h.INLINE_FIELD_RE.search(lines[i][:MAX_HEADER_LINE]):
-        return i
-    return None
+        return last, j
+    if has_from and len(names) == 1 and h.INLINE_FIELD_RE.search(lines[i][:MAX_HEADER_LINE]):
+        return i, i + 1
+    return None, max(j, i + 1) if len(names) == 1 else i + 1
 
 
 def find_header(lines: list[str], lo: int, hi: int) -> tuple[Header | None, int]:
@@ -192,24 +198,30 @@ def find_header(lines: list[str], lo: int, hi: int) -> tuple[Header | None, int]
     A header that shares its first line with the person's text ("thanks On <date> ... wrote:")
     is split off into a line of its own, which inserts one line into ``lines``.
     """
-    for i in range(lo, hi):
+    # Lines already examined as part of a failed field block are not examined again, which
+    # keeps a body of ten thousand "From:" lines linear.
+    fields_checked_to = lo
+    budget = _MAX_ATTRIBUTION_CANDIDATES
+    for i in range(lo, min(hi, lo + MAX_SCAN_LINES)):
         line = lines[i]
         stripped = line.strip()
         if not stripped or len(line) > MAX_HEADER_LINE:
             continue
         if not is_quoted(line):
+            dashed = "-" in stripped[:12]
             if (
-                h.SEPARATOR_RE.match(stripped)
-                or h.FORWARD_LINE_RE.match(stripped)
-                or h.DASHED_VERB_RE.match(stripped)
-                or h.GMAIL_ISO_RE.match(line)
+                (dashed and (h.SEPARATOR_RE.match(stripped) or h.DASHED_VERB_RE.match(stripped)))
+                or (stripped[-1] in ":：" and h.FORWARD_LINE_RE.match(stripped))
+                or (stripped[0].isdigit() and h.GMAIL_ISO_RE.match(line))
             ):
                 return Header(i, i), 0
-            if ":" in stripped[:40] or "：" in stripped[:40]:
-                end = _field_block_end(lines, i, hi)
+            if i >= fields_checked_to and (":" in stripped[:40] or "：" in stripped[:40]):
+                end, fields_checked_to = _field_block_end(lines, i, hi)
                 if end is not None:
                     return Header(i, end), 0
-        if _may_end_attribution(stripped):
+        if budget > 0 and _may_end_attribution(stripped):
+            # Bounded work: a body with thousands of candidate lines is not a normal reply.
+            budget -= 1
             start = _attribution_start(lines, lo, i)
             if start is not None:
                 return _split_shared_line(lines, start, i)
@@ -234,12 +246,16 @@ def _split_shared_line(lines: list[str], start: int, end: int) -> tuple[Header, 
 def _trim_trailing(lines: Sequence[str], lo: int, hi: int) -> int:
     """Drop blank, quoted, lost-quote and rule lines from the end of ``lines[lo:hi]``."""
     i = hi
-    while i > lo:
+    floor = max(lo, hi - MAX_SCAN_LINES)
+    while i > floor:
         line = lines[i - 1]
         stripped = line.strip()
-        if not stripped or is_quoted(line) or _is_junk(stripped):
-            i -= 1
-        elif _is_lost_quote(lines, i - 1, lo, hi):
+        if (
+            not stripped
+            or is_quoted(line)
+            or _is_junk(stripped)
+            or _is_lost_quote(lines, i - 1, lo, hi)
+        ):
             i -= 1
         else:
             break
@@ -265,7 +281,9 @@ def _bottom_post_start(lines: Sequence[str], header: Header, hi: int) -> int | N
 
 
 def _marker_cut(lines: list[str], lo: int, hi: int) -> int | None:
-    for i in range(lo, hi):
+    if not has_reply_above_marker("\n".join(lines[lo : min(hi, lo + MAX_SCAN_LINES)])):
+        return None
+    for i in range(lo, min(hi, lo + MAX_SCAN_LINES)):
         if is_reply_above_marker(lines[i]):
             # The attribution the client put right above our marker belongs to the quote.
             window_lo = max(lo, i - MAX_ATTRIBUTION_LINES - 2)
@@ -310,7 +328,9 @@ def split_lines(lines: list[str], lo: int, hi: int, forced_cut: int | None = Non
     return Split((*range(lo, body_end), *range(signature, end)), signature, nothing_written=False)
 
 
-def _tail_under_quote(lines: Sequence[str], header: Header | None, hi: int) -> tuple[int, int] | None:
+def _tail_under_quote(
+    lines: Sequence[str], header: Header | None, hi: int
+) -> tuple[int, int] | None:
     if header is None:
         return None
     start = _bottom_post_start(lines, header, hi)
@@ -360,7 +380,6 @@ def starts_with_header(lines: Sequence[str]) -> bool:
 
 def build(lines: Sequence[str], split: Split, source: str) -> ExtractedReply:
     """Assemble the result, falling back to the whole body when nothing would be left."""
-    kept = set(split.keep)
     reply = _join(_with_gaps(lines, split.keep))
     if not reply.strip():
         if split.nothing_written or starts_with_header(lines):
@@ -368,13 +387,30 @@ def build(lines: Sequence[str], split: Split, source: str) -> ExtractedReply:
         return ExtractedReply(source.strip("\n"), None, "", None, source)
     signature = None
     if split.signature is not None:
-        signature = _join(_with_gaps(lines, [i for i in split.keep if i >= split.signature])) or None
-    quoted = _join([line for i, line in enumerate(lines) if i not in kept])
+        signature = (
+            _join(_with_gaps(lines, [i for i in split.keep if i >= split.signature])) or None
+        )
+    quoted = _join(_left_out(lines, split.keep))
     return ExtractedReply(reply, signature, quoted, None, source)
+
+
+def _is_range(keep: Sequence[int]) -> bool:
+    return not keep or keep[-1] - keep[0] + 1 == len(keep)
+
+
+def _left_out(lines: Sequence[str], keep: Sequence[int]) -> list[str]:
+    if _is_range(keep):
+        if not keep:
+            return list(lines)
+        return [*lines[: keep[0]], *lines[keep[-1] + 1 :]]
+    kept = set(keep)
+    return [line for i, line in enumerate(lines) if i not in kept]
 
 
 def _with_gaps(lines: Sequence[str], keep: Sequence[int]) -> list[str]:
     """The kept lines, with a blank line where removed lines left a gap between paragraphs."""
+    if _is_range(keep):
+        return list(lines[keep[0] : keep[-1] + 1]) if keep else []
     out: list[str] = []
     previous = -2
     for i in keep:

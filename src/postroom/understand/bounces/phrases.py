@@ -1,0 +1,406 @@
+"""How mail systems word each bounce reason: phrase tables, one regular expression per reason.
+
+Pure data. Every fragment is matched against a lower-cased, whitespace-collapsed diagnostic with
+addresses and URLs removed, so fragments are lower case and use single spaces. Quantifiers are
+bounded (``.{0,40}``) so that no pattern can backtrack far on a long notice.
+
+Two tiers, each tried in order (first match wins):
+
+- ``SPECIFIC``: wordings that name one condition beyond doubt ("mailbox full", "listed in
+  Spamhaus", "SPF check failed"). They outrank a vague RFC 3463 code: servers often send ``5.1.1``
+  or ``5.7.1`` for all of these.
+- ``GENERAL``: wordings that several conditions share ("user unknown" also comes from content
+  filters, "blocked" from every kind of refusal). They only decide when no precise code does.
+
+``MAILBOX_UNKNOWN`` is the "user unknown" wording that filters borrow; which reason it means depends
+on the SMTP command that drew it (RFC 5321 section 3.3), see :mod:`.reasons`.
+"""
+
+from __future__ import annotations
+
+SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        # Sender authentication failed: SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC 7489).
+        "authfailure",
+        (
+            r"\b(?:spf|dkim|dmarc)\b.{0,40}(?:fail|reject|policy|check|align|invalid|not pass)",
+            r"\bbad spf",
+            r"authentication checks? (?:failed|did not pass)",
+            r"sender policy framework",
+            # Gmail's DMARC refusal: "Unauthenticated email from x is not accepted due to ...".
+            r"unauthenticated e-?mail",
+            r"does not pass (?:spf|dkim|dmarc)",
+        ),
+    ),
+    (
+        # The sending host has no usable reverse DNS (PTR) name.
+        "requireptr",
+        (
+            r"reverse (?:dns|lookup|hostname|resolution)",
+            r"\bptr\b",
+            r"\brdns\b",
+            r"unverif[iy]able sending ip",
+            r"ip name lookup failed",
+            r"cannot find your hostname",
+            r"hostname (?:does not|doesn't) (?:match|resolve)",
+            r"mismatches client ip",
+            r"unresolvable (?:relay )?host ?name",
+        ),
+    ),
+    ("virusdetected", (r"\bvirus", r"malware", r"infected")),
+    (
+        # The domain publishes that it takes no mail at all (RFC 7505 null MX, or no MX nor A).
+        "notaccept",
+        (
+            r"null mx",
+            r"(?:does not|doesn't) (?:accept|receive) (?:e-?)?mail",
+            r"accepts? no mail",
+            r"not accepting network messages",
+            r"no mx (?:record|found|host)",
+            r"(?:couldn't|could not|cannot) find a mail exchanger",
+            r"no smtp service",
+        ),
+    ),
+    (
+        "systemfull",
+        (
+            r"insufficient (?:disk|system) (?:space|storage)",
+            r"insufficient system storage",
+            r"system (?:is )?full",
+            r"disk full",
+            r"out of disk space",
+        ),
+    ),
+    (
+        "mailboxfull",
+        (
+            r"mail ?box (?:is |was )?(?:full|over ?quota)",
+            r"full mail ?box",
+            r"over ?quota",
+            r"quota (?:exceeded|full)",
+            r"exceed(?:ed|s)? (?:the |his |her |their )?(?:storage|mailbox|disk|quota)",
+            r"mailbox (?:size|has exceeded|exceeds|limit)",
+            r"storage (?:allocation|limit) exceeded",
+            r"not enough (?:storage|space)",
+            r"account is full",
+            r"box full",
+            r"mailfolder is full",
+            r"exceeds? .{0,20}quota",
+            r"disk quota",
+            r"boite du destinataire pleine",
+        ),
+    ),
+    (
+        "mesgtoobig",
+        (
+            r"message (?:is )?too (?:big|large)",
+            r"message size exceeds",
+            r"size limit exceeded",
+            r"message (?:length|size) (?:is )?(?:larger|exceeds|too)",
+            r"exceeds? (?:the )?(?:maximum|max) (?:message )?size",
+            r"too large for",
+            r"line (?:length )?limit exceeded",
+            r"taille limite du message",
+        ),
+    ),
+    (
+        # The receiving side limits connections or recipients per session (RFC 5321 4.5.3.1).
+        "toomanyconn",
+        (
+            r"too many (?:connections|simultaneous|concurrent)",
+            r"too many recipients(?! (?:this|per|an|a|in the last) (?:hour|day|minute))",
+            r"connection (?:rate )?limit",
+            r"frequency limited",
+        ),
+    ),
+    (
+        "speeding",
+        (
+            r"rate limit",
+            r"too many (?:messages|emails|mails)",
+            r"too many recipients (?:this|per|an|a|in the last) (?:hour|day|minute)",
+            r"sending rate",
+            r"slow down",
+            r"throttl",
+        ),
+    ),
+    (
+        "exceedlimit",
+        (r"exceeds? (?:the )?(?:administrative|local) limit", r"limit exceeded"),
+    ),
+    (
+        "hasmoved",
+        (r"has (?:been )?moved", r"no forwarding address", r"has been replaced by"),
+    ),
+    (
+        "suspend",
+        (
+            r"(?:account|mailbox|user|address|recipient)(?: \S+)?(?: has been| is)? "
+            r"(?:disabled|suspended|deactivated|inactive|locked|frozen|expired)",
+            r"(?:account|mailbox|user) .{0,40}(?:is|has been) (?:disabled|suspended|deactivated)",
+            r"(?:disabled|suspended|inactive|deactivated) (?:recipient|account|mailbox|user)",
+            r"not active",
+            r"temporarily (?:disabled|suspended)",
+            r"recipient account is blocked",
+            r"compte du destinataire est bloque",
+            r"boite du destinataire archivee",
+        ),
+    ),
+    (
+        "norelaying",
+        (
+            r"relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)",
+            r"(?:unable|not permitted|not allowed|not configured) to relay",
+            r"no relaying",
+            r"we do not relay",
+            r"not a gateway",
+            r"relay access",
+            # Amazon SES: the envelope sender is not a verified identity of the account.
+            r"email address is not verified",
+        ),
+    ),
+    (
+        # RFC 5322 section 3.6: at most one From field, and so on.
+        "notcompliantrfc",
+        (
+            r"not (?:rfc|standards?)[ -]?compliant",
+            r"(?:violates|violation of|not conform\w* to) rfc ?[0-9]{3,4}",
+            r"rfc ?(?:2822|5322)[- ](?:compliant|violation)",
+            r"multiple .{0,20}addresses in from",
+            r"duplicate header",
+        ),
+    ),
+    ("badreputation", (r"reputation", r"user complaints")),
+    (
+        # Refusals that cite a content or protocol policy rather than the sender's address.
+        "policyviolation",
+        (
+            r"blocked because its content",
+            r"content presents a potential",
+            r"header error",
+            r"(?:policy|protocol) violation",
+            r"violates? .{0,30}polic",
+        ),
+    ),
+    (
+        # The local delivery agent (RFC 5321 section 4.2.5 "mailer") failed.
+        "mailererror",
+        (
+            r"mailer error",
+            r"command (?:died|failed)",
+            r"pipe to",
+            r"exit (?:code|status)",
+            r"procmail",
+        ),
+    ),
+    (
+        # The recipient set their own rules against this mail.
+        "filtered",
+        (r"recipient(?:'s)? preferences", r"refused by recipient", r"recipient refuses"),
+    ),
+    (
+        # Gmail's words for a host it kept failing to reach until it gave up or deferred.
+        "expired",
+        (r"did not accept our requests to connect",),
+    ),
+    (
+        "hostunknown",
+        (
+            r"domain is not reachable",
+            r"account or domain may not exist",
+            r"host (?:unknown|not found)",
+            r"unknown host",
+            r"no such domain",
+            r"unrouteable (?:mail )?(?:domain|address)",
+            r"\b[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,6}\.[a-z]{2,24} (?:does not|doesn't) exist",
+            r"(?:recipient |destination )?domain (?:name )?(?:not found|does not exist|"
+            r"doesn't exist|is unknown|unknown)",
+            r"unknown domain",
+            r"bad destination system",
+        ),
+    ),
+    (
+        # The sending IP is on a DNS block list (RFC 5782) or refused as such.
+        "blocked",
+        (
+            r"block ?list",
+            r"black ?list",
+            r"\bdnsbl\b",
+            r"rbl\b",
+            r"spamhaus",
+            r"spamcop",
+            r"(?<!not )listed (?:at|in|on)\b",
+            r"\bis listed",
+            r"blocked using",
+            r"invalid ip for sending",
+            r"ip (?:address )?(?:is )?(?:blocked|banned|rejected|blacklisted)",
+            r"banned (?:sending )?ip",
+            r"connection refused by",
+            r"client host .{0,40}rejected",
+            r"service refused",
+            r"service refuse\b",
+        ),
+    ),
+    (
+        "spamdetected",
+        (
+            r"\bspam",
+            r"\bjunk",
+            r"bulk mail",
+            r"unsolicited",
+            r"message content rejected",
+            r"content rejected",
+            r"looks like spam",
+            # Orange/Wanadoo's content filter: "Mail rejete. Mail rejected."
+            r"mail rejet[eé]",
+        ),
+    ),
+    (
+        # The envelope sender (RFC 5321 MAIL FROM) or the author is refused.
+        "rejected",
+        (
+            r"sender (?:address )?(?:rejected|denied|blocked|not allowed|verify failed)",
+            r"(?:domain of )?sender (?:address )?(?:domain )?(?:does not|doesn't|must) "
+            r"(?:exist|resolve)",
+            r"invalid sender",
+            r"unknown sender",
+            r"rejected sender",
+            r"sender was rejected",
+            r"sender domain",
+            r"purported responsible address",
+            r"emetteur invalide",
+            r"permission to post",
+            r"not (?:have )?permission",
+            # A Google Groups refusal in any language ends with the service's signature.
+            r"google groups",
+        ),
+    ),
+    (
+        "failedstarttls",
+        (r"starttls", r"(?:does not|doesn't) support tls", r"tls (?:handshake|negotiation)"),
+    ),
+    (
+        "networkerror",
+        (
+            r"name service error",
+            r"host name lookup failure",
+            r"dns query failed",
+            r"no route to host",
+            r"(?:wasn't|was not|unable to|could not) (?:able to )?establish an? "
+            r"(?:smtp )?connection",
+            r"network (?:error|unreachable|is unreachable)",
+            r"hop count exceeded",
+            r"mail loop",
+            r"loops back",
+            r"too many hops",
+            r"routing loop",
+        ),
+    ),
+    (
+        # The mailbox's own system states, in its own words, that nobody by that name is there.
+        "userunknown",
+        (
+            r"recipient name is not recognized",
+            r"not listed in (?:the )?(?:public name|domino directory|.{0,30}address book)",
+            r"address (?:couldn't|could not|can't|cannot) be found",
+            r"(?:wasn't|was not) found at the destination",
+            r"invalid final delivery userid",
+            r"check if (?:the )?address is correct",
+            # RFC 5321 section 4.2.3's own text for reply 550.
+            r"requested action not taken: mailbox unavailable",
+            r"no mailbox here by that name",
+            r"(?:account|mailbox|address) (?:that )?you tried to reach does not exist",
+            r"(?:this|the) user (?:doesn't|does not) have an? .{0,40}account",
+            r"destinataire invalide",
+            r"not a valid (?:mailbox|user|recipient)",
+        ),
+    ),
+)
+
+# "User unknown" as MTAs and content filters alike say it (see the module docstring).
+MAILBOX_UNKNOWN: tuple[str, ...] = (
+    r"user(?:name)? (?:unknown|not found|does ?n[o']t exist|not exist|invalid)",
+    r"unknown (?:user|recipient|address|local[ -]part|mailbox)",
+    r"no such (?:user|mailbox|recipient|address|person)",
+    r"(?:recipient|mailbox|address|account|user) (?:\S+ )?(?:does not|doesn't|not) exist",
+    r"(?:recipient|mailbox|addressee|address) (?:unknown|not found|unavailable|not available)",
+    r"invalid (?:recipient|mailbox|address|user)",
+    r"(?:name|address) is not recognized",
+    r"no mailbox (?:here|by that name)",
+    r"no account (?:here|by that name)",
+    r"not our customer",
+    r"bad destination mailbox",
+    r"user (?:account )?is unavailable",
+    r"account (?:is )?unavailable",
+    r"no mailbox",
+    r"could not be found",
+    r"is not a known user",
+    r"address rejected(?:\.| \(|$)",
+)
+
+GENERAL: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "filtered",
+        (
+            r"filter",
+            r"refused by recipient",
+            r"recipient (?:refuses|rejected)",
+            r"not accepting (?:any )?mail",
+            r"preferences",
+        ),
+    ),
+    (
+        "expired",
+        (
+            r"retry (?:timeout|time) (?:exceeded|expired)",
+            r"could not deliver for the last",
+            r"could not be delivered for (?:more than )?[0-9]{1,3} (?:hours|days)",
+            r"(?:still )?undelivered after [0-9]{1,3} (?:hours|days)",
+            r"delivery time expired",
+            r"(?:message|queue|envelope) (?:expired|timed? ?out)",
+            r"giving up",
+            r"too long in (?:the )?queue",
+            r"in the queue too long",
+            r"was not delivered within",
+            r"retry period",
+            r"delivery expired",
+            r"timed? ?out",
+            r"time limit",
+            r"will be retried",
+            r"warning message only",
+            r"aborted after",
+        ),
+    ),
+    (
+        "networkerror",
+        (r"unable to connect", r"dns (?:lookup|error|failure)", r"connection refused"),
+    ),
+    ("systemfull", (r"insufficient (?:disk )?space",)),
+    (
+        "systemerror",
+        (
+            r"system error",
+            r"internal (?:server )?error",
+            r"server error",
+            r"local error",
+            r"temporary (?:local )?problem",
+            r"configuration error",
+            r"transaction failed",
+            r"service (?:is )?(?:currently |temporarily )?unavailable",
+        ),
+    ),
+    (
+        "securityerror",
+        (
+            r"authentication required",
+            r"unauthenticated senders?",
+            r"tls required",
+            r"encryption required",
+            r"security",
+        ),
+    ),
+    ("blocked", (r"\bblocked\b", r"banned", r"not allowed to send")),
+    ("policyviolation", (r"policy", r"prohibited", r"not permitted", r"not allowed")),
+    ("syntaxerror", (r"syntax error", r"command unrecognized", r"unrecognized command")),
+    ("contenterror", (r"illegal attachment", r"content type", r"\bmime\b", r"8-?bit data")),
+)

@@ -1,0 +1,71 @@
+"""`postroom receive`: LMTP and SMTP listeners refuse bad addresses at RCPT, defer on outages."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+
+import pytest
+
+from postroom.app import Postroom
+from postroom.inbound.types import Reply
+from postroom.receivers import BackgroundListener
+from postroom.store import open_database
+from support.messages import reply
+
+
+def client(protocol: str, port: int) -> smtplib.SMTP:
+    return smtplib.LMTP("127.0.0.1", port, timeout=30) if protocol == "lmtp" else smtplib.SMTP(
+        "127.0.0.1", port, timeout=30)
+
+
+@pytest.fixture(params=["lmtp", "smtp"])
+def listener(request: pytest.FixtureRequest, room: Postroom) -> Iterator[BackgroundListener]:
+    running = BackgroundListener(room, protocol=request.param)
+    yield running
+    running.stop()
+
+
+def protocol_of(listener: BackgroundListener) -> str:
+    return listener.thread.name.removeprefix("postroom-")
+
+
+def test_a_reply_over_the_wire_is_dispatched(
+    listener: BackgroundListener, room: Postroom, received: list[Reply]
+) -> None:
+    issued = room.create_session("forum", 42, {"topic": 1})
+    with client(protocol_of(listener), listener.port) as conn:
+        conn.ehlo_or_helo_if_needed()
+        conn.mail("ada@example.net")
+        assert conn.rcpt(issued.address)[0] == 250
+        code, text = conn.data(reply(issued.address))
+    assert (code, text) == (250, b"2.0.0 dispatched")
+    assert received[0].user_id == 42 and received[0].session_data == {"topic": 1}
+
+
+@pytest.mark.parametrize("bad", ["bob@example.net", "reply+zzzz@reply.example.test", "FORGED"])
+def test_unknown_and_forged_addresses_are_refused_at_rcpt(
+    listener: BackgroundListener, room: Postroom, bad: str
+) -> None:
+    if bad == "FORGED":
+        good = room.create_session("forum", 42).address
+        bad = good.replace(good[20], "a" if good[20] != "a" else "b", 1)
+    with client(protocol_of(listener), listener.port) as conn:
+        conn.ehlo_or_helo_if_needed()
+        conn.mail("spammer@example.com")
+        code, text = conn.rcpt(bad)
+    assert code == 550 and text.startswith(b"5.1.1")
+
+
+def test_an_unreachable_database_answers_451_so_the_mta_retries(
+    listener: BackgroundListener, room: Postroom
+) -> None:
+    issued = room.create_session("forum", 42)
+    room.configure(room.settings, database=open_database(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    with client(protocol_of(listener), listener.port) as conn:
+        conn.ehlo_or_helo_if_needed()
+        conn.mail("ada@example.net")
+        assert conn.rcpt(issued.address)[0] == 250
+        code, text = conn.data(reply(issued.address))
+    assert code == 451 and text.startswith(b"4.3.0")

@@ -1,0 +1,382 @@
+"""Reason, status and hard/soft decisions on wordings that fool a naive reader.
+
+Each case names the trap. The texts are written the way MTAs word these conditions; addresses and
+URLs are already removed, as the classifier removes them before deciding.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from postroom.understand.bounces.reasons import (
+    decide_reason,
+    find_command,
+    find_reply_code,
+    find_status,
+    infer_status,
+    is_hard,
+    reason_from_status,
+    reason_from_text,
+)
+
+REASONS = [
+    # (trap, status, diagnostic, SMTP command, expected reason)
+    (
+        "spam block sent with a mailbox code",
+        "5.1.1",
+        "550 5.1.1 message rejected as spam",
+        None,
+        "spamdetected",
+    ),
+    (
+        "block list sent with a mailbox code",
+        "5.1.1",
+        "550 5.1.1 client listed in spamhaus zen",
+        None,
+        "blocked",
+    ),
+    (
+        "not listed in a directory is not a block list",
+        None,
+        "User not listed in public Name & Address Book",
+        None,
+        "userunknown",
+    ),
+    (
+        "user unknown answering RCPT",
+        "5.0.0",
+        "550 User unknown (in reply to RCPT TO command)",
+        "rcpt",
+        "userunknown",
+    ),
+    (
+        "user unknown after DATA is a filter",
+        "5.0.0",
+        "550 Unknown user (in reply to end of DATA command)",
+        "data",
+        "filtered",
+    ),
+    (
+        "user unknown with a bare generic code",
+        "5.0.0",
+        "550 5.0.0 ... User unknown",
+        None,
+        "filtered",
+    ),
+    (
+        "user unknown at MAIL FROM is about the sender",
+        None,
+        "550 5.1.0 sender domain example does not exist",
+        "mail",
+        "rejected",
+    ),
+    (
+        "no such domain at MAIL FROM",
+        "5.1.7",
+        "550 5.1.7 No such domain example.com.",
+        "mail",
+        "rejected",
+    ),
+    ("mailbox code with user unknown", "5.1.1", "550 5.1.1 ... User Unknown", None, "userunknown"),
+    (
+        "mailbox-disabled code with user unknown, stage unknown",
+        "5.2.1",
+        "550 5.2.1 ... User Unknown",
+        None,
+        "filtered",
+    ),
+    (
+        "mailbox-disabled code with user unknown at RCPT",
+        "5.2.1",
+        "550 5.2.1 ... User Unknown",
+        "rcpt",
+        "userunknown",
+    ),
+    (
+        "qmail names the RCPT stage in prose",
+        "5.2.1",
+        "does not like recipient. Remote host said: 550 5.2.1 User Unknown",
+        None,
+        "userunknown",
+    ),
+    (
+        "a disabled account, whatever the code",
+        "5.2.1",
+        "550 5.2.1 The email account that you tried to reach is disabled.",
+        None,
+        "suspend",
+    ),
+    (
+        "Exchange's own wording needs no code",
+        None,
+        "The recipient name is not recognized",
+        None,
+        "userunknown",
+    ),
+    (
+        "Microsoft's curly apostrophe",
+        "5.1.10",
+        "The email address wasn\u2019t found at the destination domain.",
+        None,
+        "userunknown",
+    ),
+    ("X.1.10 with null MX wording", "5.1.10", "Domain has a null MX", None, "notaccept"),
+    (
+        "null MX reported as a DNS error",
+        "4.0.0",
+        "DNS Error: the domain doesn't receive email: returned Null MX",
+        None,
+        "notaccept",
+    ),
+    (
+        "precise mailbox-full code beats the text",
+        "5.2.2",
+        "550 5.2.2 user unknown",
+        None,
+        "mailboxfull",
+    ),
+    (
+        "system disk full is not a full mailbox",
+        "4.4.5",
+        "452 4.4.5 Insufficient disk space; try again later",
+        None,
+        "systemfull",
+    ),
+    (
+        "connection rate limit under a system code",
+        "4.3.2",
+        "452 4.3.2 Connection rate limit exceeded.",
+        None,
+        "toomanyconn",
+    ),
+    (
+        "per-hour recipient budget is a rate",
+        "5.1.1",
+        "550 5.1.1 has sent to too many recipients this hour",
+        None,
+        "speeding",
+    ),
+    ("too many recipients in one session", "5.0.0", "552 Too many recipients", None, "toomanyconn"),
+    (
+        "DMARC refusal",
+        "5.7.1",
+        "550-5.7.1 Unauthenticated email from example.com is not accepted due to domain's",
+        None,
+        "authfailure",
+    ),
+    (
+        "unauthenticated sender means AUTH required",
+        "5.0.0",
+        "550 Unauthenticated senders not allowed",
+        None,
+        "securityerror",
+    ),
+    (
+        "a bare 5.7.1 stays a security refusal",
+        "5.7.1",
+        "550 5.7.1 Access denied",
+        None,
+        "securityerror",
+    ),
+    (
+        "Sendmail's IP name lookup",
+        "4.7.1",
+        "450 4.7.1 Access denied. IP name lookup failed",
+        None,
+        "requireptr",
+    ),
+    ("header checks are a policy", "5.7.0", "554 5.7.0 Header error", None, "policyviolation"),
+    (
+        "content flagged as a risk is a policy",
+        "5.7.0",
+        "552-5.7.0 This message was blocked because its content presents a potential",
+        None,
+        "policyviolation",
+    ),
+    (
+        "Postfix 'Recipient address rejected:' prefixes other reasons",
+        "5.3.0",
+        "554 5.3.0 Recipient address rejected: Mailer error",
+        "rcpt",
+        "mailererror",
+    ),
+    (
+        "a bare recipient address rejection at RCPT",
+        "5.0.0",
+        "550 : Recipient address rejected.",
+        "rcpt",
+        "userunknown",
+    ),
+    (
+        "DNS failure named under an X.4.4 code",
+        "5.4.4",
+        "Name service error for name=example.org",
+        None,
+        "networkerror",
+    ),
+    (
+        "no MX under an X.4.4 code",
+        "5.4.4",
+        "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)",
+        None,
+        "notaccept",
+    ),
+    (
+        "a stated cause beats 'in the queue too long'",
+        "4.4.1",
+        "Sorry, I wasn't able to establish an SMTP connection. I'm not going to try again;"
+        " this message has been in the queue too long.",
+        None,
+        "networkerror",
+    ),
+    (
+        "a vague cause yields to 'in the queue too long'",
+        "4.1.9",
+        "Resources temporarily unavailable [#4.1.9]. I'm not going to try again;"
+        " this message has been in the queue too long.",
+        None,
+        "expired",
+    ),
+    (
+        "Gmail kept failing to connect",
+        "4.4.1",
+        "The recipient server did not accept our requests to connect.",
+        None,
+        "expired",
+    ),
+    ("a refusal at the greeting is a block", "5.0.0", "550 Rejected", "conn", "blocked"),
+    ("relay refused", None, "554 5.7.1 Relay access denied", None, "norelaying"),
+    (
+        "SES unverified identity is a relay refusal",
+        "5.0.0",
+        "554 Message rejected: Email address is not verified.",
+        None,
+        "norelaying",
+    ),
+    (
+        "Google Groups in another language",
+        None,
+        "Bonjour, le groupe n'existe pas. Merci, Google Groups",
+        None,
+        "rejected",
+    ),
+    (
+        "an RFC 822 mention is not a compliance complaint",
+        "5.5.0",
+        "Final-Recipient: RFC822; Action: failed",
+        None,
+        "syntaxerror",
+    ),
+    (
+        "recipient's preferences under a mailbox code",
+        "5.1.1",
+        "550 5.1.1 RCP-P2 Refused due to recipient preferences",
+        None,
+        "filtered",
+    ),
+    (
+        "Orange's recipient account blocked is a suspension",
+        "5.5.0",
+        "550 5.5.0 Le compte du destinataire est bloque. The recipient account is blocked.",
+        None,
+        "suspend",
+    ),
+    (
+        "reputation deferral",
+        "4.7.0",
+        "421 4.7.0 [TSS04] Messages temporarily deferred due to unexpected volume"
+        " or user complaints",
+        None,
+        "badreputation",
+    ),
+    ("content-class code without words", "5.6.9", "550 5.6.9", None, "contenterror"),
+    ("nothing at all", None, "", None, "undefined"),
+    ("a generic code and no words", "5.0.0", "550 5.0.0", None, "onhold"),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "command", "expected"),
+    [case[1:] for case in REASONS],
+    ids=[case[0] for case in REASONS],
+)
+def test_decide_reason(status: str | None, text: str, command: str | None, expected: str) -> None:
+    assert decide_reason(status, text, command) == expected
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "hard"),
+    [
+        ("userunknown", "5.1.1", True),
+        ("hostunknown", "5.1.2", True),
+        ("hasmoved", "5.1.6", True),
+        ("notaccept", "5.1.10", True),
+        ("notaccept", "4.0.0", False),  # a temporary null-MX style failure may clear
+        ("spamdetected", "5.7.1", False),  # permanent class, but the next message may pass
+        ("blocked", "5.7.1", False),
+        ("mailboxfull", "5.2.2", False),
+        ("filtered", "5.2.1", False),
+    ],
+)
+def test_hard_follows_the_reason(reason: str, status: str, hard: bool) -> None:
+    assert is_hard(reason, status) is hard
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("550 5.1.1 <a@b>... User unknown", "5.1.1"),
+        # SES quotes the remote reply after its own classification: the remote's code wins.
+        ("5.1.0 - Unknown address error 550-'5.7.1 <x>... Access denied'", "5.7.1"),
+        ("554 4.4.7 Message expired: unable to deliver <421 4.4.2 Connection timed out>", "4.4.2"),
+        # Sendmail's closing "554 5.0.0 Service unavailable" does not displace the remote's code.
+        ("<<< 550 5.1.1 User unknown 554 5.0.0 Service unavailable", "5.1.1"),
+        ("550 #5.1.0 Address rejected.", "5.1.0"),
+        ("Mailer version 8.14.4 said 550 5.0.0 no", "5.0.0"),
+        ("version 2.5.10.4 only", None),
+    ],
+)
+def test_find_status(text: str, expected: str | None) -> None:
+    assert find_status(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("host x said: 550 User unknown (in reply to RCPT TO command)", "rcpt"),
+        ("SMTP error from remote mail server after end of data: 550 nope", "data"),
+        ("SMTP error from remote mail server after MAIL FROM:<a> SIZE=1: 550 no", "mail"),
+        ("SMTP error from remote mail server after initial connection: 554 go away", "conn"),
+        ("Remote host said: 550 5.1.1 User Unknown [RCPT_TO]", "rcpt"),
+        ("550 5.1.1 User unknown", None),
+    ],
+)
+def test_find_command(text: str, expected: str | None) -> None:
+    assert find_command(text) == expected
+
+
+def test_find_reply_code() -> None:
+    assert find_reply_code("550: <x>: User unknown") == "550"
+    assert find_reply_code("host 192.0.2.153 said 452 4.3.2 slow") == "452"
+    assert find_reply_code("no code here") is None
+
+
+def test_infer_status_takes_the_class_from_the_reply() -> None:
+    assert infer_status("userunknown", "550", False) == "5.1.1"
+    assert infer_status("mailboxfull", "452", False) == "4.2.2"
+    assert infer_status("expired", None, True) == "4.4.7"
+    assert infer_status("onhold", None, False) == "5.0.0"
+
+
+def test_reason_from_status_reads_rfc3463() -> None:
+    assert reason_from_status("5.1.1") == "userunknown"
+    assert reason_from_status("5.7.26") == "authfailure"
+    assert reason_from_status("5.6.9") == "contenterror"  # unlisted detail: the subject decides
+    assert reason_from_status("5.0.0") is None
+    assert reason_from_status("2.0.0") is None
+
+
+def test_reason_from_text_ignores_codes_and_stage() -> None:
+    assert reason_from_text("Mailbox full") == "mailboxfull"
+    assert reason_from_text("User unknown") == "userunknown"
+    assert reason_from_text("") is None
