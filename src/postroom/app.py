@@ -249,8 +249,7 @@ class Postroom:
         spec = self.handlers.by_name(handler)
         keys = [new_session_key() for _ in range(len(entries) + 1)]
         addresses = [
-            self.codec.encode_reply(module=spec.module, user=user, session_key=key)
-            for key in keys
+            self.codec.encode_reply(module=spec.module, user=user, session_key=key) for key in keys
         ]
         listing = [
             {"number": n, "title": entry.title, "address": addresses[n], "data": entry.data}

@@ -15,9 +15,11 @@ import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+
+from sqlalchemy import select
 
 from postroom.app import Postroom
 from postroom.examples.forum import Board, build
@@ -26,6 +28,7 @@ from postroom.receivers import BackgroundListener
 from postroom.settings import ErrorMailSettings, Settings, render_config
 from postroom.store import open_database, repos
 from postroom.store.migrate import upgrade
+from postroom.store.models import InboundMessageRow
 
 
 class Listener(BackgroundListener):
@@ -109,6 +112,11 @@ def _bounce(to: str, failed: str, n: int) -> bytes:
     """A Postfix-style RFC 3464 delivery status notification for a dead mailbox."""
     text = _DSN.format(to=to, failed=failed, n=n, nonce=secrets.token_hex(4))
     return text.replace("\n", "\r\n").encode()
+
+
+def _body_text(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    return payload.decode("utf-8", "replace").strip() if isinstance(payload, bytes) else ""
 
 
 class Narrator:
@@ -223,7 +231,7 @@ def _script(
         say.say(
             f"--- {outbox[-1].name}\nTo: {notice['To']}\nSubject: {notice['Subject']}\n"
             f"Auto-Submitted: {notice['Auto-Submitted']}\nIn-Reply-To: {notice['In-Reply-To']}"
-            f"\n\n{notice.get_payload(decode=True).decode().strip()}\n---"
+            f"\n\n{_body_text(notice)}\n---"
         )
 
     say.step("A reply to a closed topic: the handler raises Reject")
@@ -267,9 +275,7 @@ def _script(
 
     say.step("What postroom recorded")
     with room.database.transaction() as tx:
-        rows = tx.scalars(
-            repos.select(repos.InboundMessageRow).order_by(repos.InboundMessageRow.id)
-        ).all()
+        rows = tx.scalars(select(InboundMessageRow).order_by(InboundMessageRow.id)).all()
         for row in rows:
             say.say(
                 f"#{row.id:<2} {row.kind or '-':<10} {row.outcome or row.status:<20} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +24,18 @@ def deployment(tmp_path: Path, sqlite_url: str) -> Deployment:
 
 def test_a_reply_is_handled_and_exits_0(deployment: Deployment) -> None:
     address = deployment.new_address()
-    result = deployment.run("inbound", "--recipient", address, "--sender", "ada@example.net",
-                            stdin=reply(address))
+    result = deployment.run(
+        "inbound", "--recipient", address, "--sender", "ada@example.net", stdin=reply(address)
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().startswith("dispatched")
     assert deployment.posts_text() == ["Sounds good, see you there."]
 
 
 def test_not_our_address_exits_67(deployment: Deployment) -> None:
-    result = deployment.run("inbound", "--recipient", "bob@example.net",
-                            stdin=reply("bob@example.net"))
+    result = deployment.run(
+        "inbound", "--recipient", "bob@example.net", stdin=reply("bob@example.net")
+    )
     assert result.returncode == 67
 
 
@@ -53,6 +56,7 @@ def test_recipient_from_the_environment_like_postfix_local(deployment: Deploymen
     address = deployment.new_address()
     env_run = deployment.run  # RECIPIENT is what Postfix local(8) exports to a pipe
     import os
+
     os.environ["RECIPIENT"] = address
     try:
         result = env_run("inbound", stdin=reply("list@example.net"))
@@ -69,10 +73,8 @@ def private_pg() -> Iterator[PrivateCluster]:
     cluster.init()
     cluster.start()
     yield cluster
-    try:
+    with contextlib.suppress(Exception):
         cluster.stop()
-    except Exception:
-        pass
 
 
 def test_database_down_exits_75_and_the_retry_succeeds(

@@ -31,16 +31,13 @@ from support.mailservers import MailServers, start_mail_servers
 FORUM, BOB = "alice@example.test", "bob@example.test"
 ENTRIES = [
     DigestEntry("Picnic on Sunday", "Who is coming to the picnic?", {"topic": 11}),
-    DigestEntry("Projector for the meetup", "We need someone to bring a projector.",
-                {"topic": 12}),
+    DigestEntry("Projector for the meetup", "We need someone to bring a projector.", {"topic": 12}),
     DigestEntry("Talk schedule", "The talks start at 7 pm sharp.", {"topic": 13}),
 ]
 
 
 @pytest.fixture
-def stack(
-    room: Postroom, tmp_path: Path
-) -> Iterator[tuple[Postroom, MailServers]]:
+def stack(room: Postroom, tmp_path: Path) -> Iterator[tuple[Postroom, MailServers]]:
     listener = BackgroundListener(room, protocol="lmtp")
     servers = start_mail_servers(
         tmp_path / "mail", lmtp_routes={"reply.example.test": ("127.0.0.1", listener.port)}
@@ -105,8 +102,9 @@ def gmail_reply(digest: EmailMessage) -> EmailMessage:
         '<blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">'
         f"{page.get_content()}</blockquote></div>"
     )
-    return reply_message(to, subject, f"Count me in for the picnic.\n\n{attribution}\n{quoted}\n",
-                         html_body)
+    return reply_message(
+        to, subject, f"Count me in for the picnic.\n\n{attribution}\n{quoted}\n", html_body
+    )
 
 
 def outlook_reply(digest: EmailMessage) -> EmailMessage:
@@ -134,15 +132,18 @@ def apple_reply(digest: EmailMessage) -> EmailMessage:
         lines.append("> " + line if line else ">")
         if line.startswith("The talks start at 7 pm"):
             lines += ["", "I will be ten minutes late for the talks.", ""]
-    return reply_message(str(digest["Reply-To"]), f"Re: {digest['Subject']}",
-                         "\n".join(lines) + "\n")
+    return reply_message(
+        str(digest["Reply-To"]), f"Re: {digest['Subject']}", "\n".join(lines) + "\n"
+    )
 
 
 def wait_until(condition: object, servers: MailServers, what: str) -> None:
     deadline = time.monotonic() + 30
     while not condition():  # type: ignore[operator]
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} after 30 s; Postfix log:\n{servers.postfix_log()[-3000:]}")
+            raise AssertionError(
+                f"{what} after 30 s; Postfix log:\n{servers.postfix_log()[-3000:]}"
+            )
         time.sleep(0.1)
 
 

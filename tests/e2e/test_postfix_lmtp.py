@@ -30,10 +30,13 @@ def stack(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Deployment, MailSer
     port = free_port()
     listener = subprocess.Popen(
         [sys.executable, "-m", "postroom.cli", "receive", "--lmtp", f"127.0.0.1:{port}"],
-        env=deployment.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=deployment.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    servers = start_mail_servers(tmp_path / "mail", lmtp_routes={"reply.example.test":
-                                                                   ("127.0.0.1", port)})
+    servers = start_mail_servers(
+        tmp_path / "mail", lmtp_routes={"reply.example.test": ("127.0.0.1", port)}
+    )
     try:
         assert listener.stdout is not None
         line = listener.stdout.readline().decode()
@@ -64,13 +67,13 @@ def submit(servers: MailServers, raw: bytes, rcpts: list[str]) -> None:
         client.sendmail(user.address, rcpts, raw)
 
 
-def test_postfix_hands_a_reply_to_postroom_over_lmtp(
-    stack: tuple[Deployment, MailServers]
-) -> None:
+def test_postfix_hands_a_reply_to_postroom_over_lmtp(stack: tuple[Deployment, MailServers]) -> None:
     deployment, servers = stack
     address = deployment.new_address(42, '{"title": "Meetup", "topic": 7}')
-    body = ("I can bring the projector.\n\nOn Mon, Nov 16, 2026 at 9:00 AM Forum "
-            "<forum@example.org>\nwrote:\n> Who can bring a projector?\n")
+    body = (
+        "I can bring the projector.\n\nOn Mon, Nov 16, 2026 at 9:00 AM Forum "
+        "<forum@example.org>\nwrote:\n> Who can bring a projector?\n"
+    )
     submit(servers, reply(address, body, sender=servers.users[0].address), [address])
     [text] = wait_for_posts(deployment, 1, servers)
     assert text == "I can bring the projector."
@@ -79,20 +82,19 @@ def test_postfix_hands_a_reply_to_postroom_over_lmtp(
 
 
 def test_one_message_to_two_reply_addresses_gets_one_lmtp_answer_each(
-    stack: tuple[Deployment, MailServers]
+    stack: tuple[Deployment, MailServers],
 ) -> None:
     deployment, servers = stack
     first = deployment.new_address(1, '{"title": "One"}')
     second = deployment.new_address(2, '{"title": "Two"}')
-    raw = reply(first, "Answering both.\n", sender=servers.users[0].address,
-                headers={"Cc": second})
+    raw = reply(first, "Answering both.\n", sender=servers.users[0].address, headers={"Cc": second})
     submit(servers, raw, [first, second])
     posts = wait_for_posts(deployment, 2, servers)
     assert posts == ["Answering both.", "Answering both."]
 
 
 def test_a_forged_address_is_refused_during_the_smtp_dialogue(
-    stack: tuple[Deployment, MailServers]
+    stack: tuple[Deployment, MailServers],
 ) -> None:
     deployment, servers = stack
     good = deployment.new_address()

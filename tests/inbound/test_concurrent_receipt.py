@@ -20,8 +20,9 @@ from support.postgres import fresh_database
 ROUNDS = 8
 
 
-def _receive(settings: Settings, posts: str, raw: bytes, address: str, barrier: object,
-             outcomes: object) -> None:
+def _receive(
+    settings: Settings, posts: str, raw: bytes, address: str, barrier: object, outcomes: object
+) -> None:
     room, _ = build(Path(posts))
     room.configure(settings)
     room.codec  # noqa: B018 - build the codec before the race, not during it
@@ -50,8 +51,9 @@ def test_two_processes_receiving_one_message_dispatch_it_once(tmp_path: Path) ->
             raw = reply(address, f"Reply number {n}.\n", message_id=f"<race{n}@example.net>")
             barrier = context.Barrier(2)
             procs = [
-                context.Process(target=_receive,
-                                args=(settings, str(posts), raw, address, barrier, outcomes))
+                context.Process(
+                    target=_receive, args=(settings, str(posts), raw, address, barrier, outcomes)
+                )
                 for _ in range(2)
             ]
             for proc in procs:

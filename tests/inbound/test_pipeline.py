@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from conftest import Clock
 from postroom.app import Postroom
 from postroom.errors import Reject, UnparseableMessage
 from postroom.inbound.types import Outcome, Reply
 from postroom.mailer import MemoryTransport
 from postroom.store import repos
 from support.messages import bounce, reply
-from conftest import Clock
 
 
 def notices(transport: MemoryTransport) -> list[str]:
@@ -110,9 +110,16 @@ def test_unparseable_bytes(room: Postroom) -> None:
 def test_unknown_module(room: Postroom, transport: MemoryTransport) -> None:
     address = room.codec.encode_reply(module=999, user=1, session_key=b"k" * 8)
     with room.database.transaction() as tx:
-        repos.insert_session(tx, key=b"k" * 8, module=999, user_id=1, data=None,
-                             created_at=room.clock(), expires_at=room.clock() + timedelta(days=1),
-                             uses_left=None)
+        repos.insert_session(
+            tx,
+            key=b"k" * 8,
+            module=999,
+            user_id=1,
+            data=None,
+            created_at=room.clock(),
+            expires_at=room.clock() + timedelta(days=1),
+            uses_left=None,
+        )
     assert room.receive(reply(address)).outcome is Outcome.UNKNOWN_MODULE
     assert notices(transport) == ["unknown_module"]
 
@@ -210,8 +217,13 @@ def test_soft_bounces_weigh_less_and_delays_count_nothing(room: Postroom) -> Non
     issued = room.create_session("forum", 8)
     soft = bounce(issued.address, status="4.2.2", diagnostic="452 4.2.2 mailbox full", mid="s")
     assert room.receive(soft, sender="").outcome is Outcome.BOUNCE_RECORDED
-    delayed = bounce(issued.address, action="delayed", status="4.4.1",
-                     diagnostic="451 4.4.1 no answer from host", mid="dl")
+    delayed = bounce(
+        issued.address,
+        action="delayed",
+        status="4.4.1",
+        diagnostic="451 4.4.1 no answer from host",
+        mid="dl",
+    )
     assert room.receive(delayed, sender="").outcome is Outcome.DELAY_RECORDED
     with room.database.transaction() as tx:
         score = repos.get_bounce_score(tx, 8)
@@ -232,16 +244,21 @@ def test_auto_replies_are_recorded_never_dispatched_never_answered(
     room: Postroom, received: list[Reply], transport: MemoryTransport
 ) -> None:
     issued = room.create_session("forum", 42)
-    raw = reply(issued.address, "I am out of the office until Monday.",
-                subject="Out of Office: Meetup", headers={"Auto-Submitted": "auto-replied"})
+    raw = reply(
+        issued.address,
+        "I am out of the office until Monday.",
+        subject="Out of Office: Meetup",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
     assert room.receive(raw).outcome is Outcome.AUTO_REPLY_RECORDED
     assert received == [] and transport.sent == []
     with room.database.transaction() as tx:
         assert [e.type for e in repos.list_events(tx)] == ["auto_replied"]
 
 
-def test_no_error_email_to_a_null_sender_or_a_list(room: Postroom, clock: Clock,
-                                                   transport: MemoryTransport) -> None:
+def test_no_error_email_to_a_null_sender_or_a_list(
+    room: Postroom, clock: Clock, transport: MemoryTransport
+) -> None:
     issued = room.create_session("forum", 42)
     clock.advance(days=31)
     room.receive(reply(issued.address, message_id="<a@x>"), sender="<>")
@@ -277,4 +294,7 @@ def test_attachments_reach_the_handler(room: Postroom, received: list[Reply]) ->
     assert room.receive(bytes(message)).outcome is Outcome.DISPATCHED
     [attachment] = received[0].attachments
     assert (attachment.filename, attachment.content_type, attachment.data) == (
-        "cat.png", "image/png", b"\x89PNG...")
+        "cat.png",
+        "image/png",
+        b"\x89PNG...",
+    )

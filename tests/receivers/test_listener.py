@@ -15,8 +15,11 @@ from support.messages import reply
 
 
 def client(protocol: str, port: int) -> smtplib.SMTP:
-    return smtplib.LMTP("127.0.0.1", port, timeout=30) if protocol == "lmtp" else smtplib.SMTP(
-        "127.0.0.1", port, timeout=30)
+    return (
+        smtplib.LMTP("127.0.0.1", port, timeout=30)
+        if protocol == "lmtp"
+        else smtplib.SMTP("127.0.0.1", port, timeout=30)
+    )
 
 
 @pytest.fixture(params=["lmtp", "smtp"])
@@ -61,8 +64,9 @@ def test_an_unreachable_database_answers_451_so_the_mta_retries(
     listener: BackgroundListener, room: Postroom
 ) -> None:
     issued = room.create_session("forum", 42)
-    room.configure(room.settings, database=open_database(
-        "postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    room.configure(
+        room.settings, database=open_database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    )
     with client(protocol_of(listener), listener.port) as conn:
         conn.ehlo_or_helo_if_needed()
         conn.mail("ada@example.net")

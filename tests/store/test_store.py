@@ -6,20 +6,26 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from threading import Barrier, Thread
 
-from postroom.store import Database, open_database
-from postroom.store import repos
+from postroom.store import Database, open_database, repos
 from postroom.store.migrate import check_schema, current_revision, downgrade, head_revision, upgrade
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-def new_session(db: Database, *, data: object = None, uses: int | None = None,
-                expires: datetime | None = None) -> tuple[int, bytes]:
+def new_session(
+    db: Database, *, data: object = None, uses: int | None = None, expires: datetime | None = None
+) -> tuple[int, bytes]:
     key = secrets.token_bytes(8)
     with db.transaction() as tx:
         row = repos.insert_session(
-            tx, key=key, module=1, user_id=42, data=data, created_at=NOW,
-            expires_at=expires or NOW + timedelta(days=30), uses_left=uses,
+            tx,
+            key=key,
+            module=1,
+            user_id=42,
+            data=data,
+            created_at=NOW,
+            expires_at=expires or NOW + timedelta(days=30),
+            uses_left=uses,
         )
         return row.id, key
 
@@ -119,17 +125,23 @@ def test_dedupe_key_folds_case_and_falls_back_to_content() -> None:
 def test_bounce_score_adds_up_and_restarts_after_a_quiet_period(database: Database) -> None:
     quiet = timedelta(days=30)
     with database.transaction() as tx:
-        assert repos.add_bounce_score(tx, user_id=7, weight=1.0, hard=True, now=NOW, quiet=quiet)\
+        assert (
+            repos.add_bounce_score(tx, user_id=7, weight=1.0, hard=True, now=NOW, quiet=quiet)
             == 1.0
-        assert repos.add_bounce_score(
-            tx, user_id=7, weight=0.25, hard=False, now=NOW, quiet=quiet) == 1.25
+        )
+        assert (
+            repos.add_bounce_score(tx, user_id=7, weight=0.25, hard=False, now=NOW, quiet=quiet)
+            == 1.25
+        )
     with database.transaction() as tx:
         row = repos.get_bounce_score(tx, 7)
         assert row is not None and (row.score, row.hard_count, row.soft_count) == (1.25, 1, 1)
     with database.transaction() as tx:
         later = NOW + timedelta(days=31)
-        assert repos.add_bounce_score(
-            tx, user_id=7, weight=1.0, hard=True, now=later, quiet=quiet) == 1.0
+        assert (
+            repos.add_bounce_score(tx, user_id=7, weight=1.0, hard=True, now=later, quiet=quiet)
+            == 1.0
+        )
     with database.transaction() as tx:
         row = repos.get_bounce_score(tx, 7)
         assert row is not None and (row.score, row.hard_count, row.soft_count) == (1.0, 1, 0)
@@ -142,8 +154,9 @@ def test_concurrent_bounces_for_one_user_all_count(database: Database) -> None:
     def bounce() -> None:
         barrier.wait()
         with database.transaction() as tx:
-            repos.add_bounce_score(tx, user_id=5, weight=1.0, hard=True, now=NOW,
-                                   quiet=timedelta(days=30))
+            repos.add_bounce_score(
+                tx, user_id=5, weight=1.0, hard=True, now=NOW, quiet=timedelta(days=30)
+            )
 
     threads = [Thread(target=bounce) for _ in range(6)]
     for thread in threads:
@@ -157,19 +170,27 @@ def test_concurrent_bounces_for_one_user_all_count(database: Database) -> None:
 
 def test_suppression_is_recorded_once(database: Database) -> None:
     with database.transaction() as tx:
-        assert repos.suppress_user(tx, user_id=7, address="a@b", reason="bounces", now=NOW,
-                                   details={})
-        assert not repos.suppress_user(tx, user_id=7, address="a@b", reason="complaint", now=NOW,
-                                       details={})
+        assert repos.suppress_user(
+            tx, user_id=7, address="a@b", reason="bounces", now=NOW, details={}
+        )
+        assert not repos.suppress_user(
+            tx, user_id=7, address="a@b", reason="complaint", now=NOW, details={}
+        )
         assert repos.is_suppressed(tx, 7) and not repos.is_suppressed(tx, 8)
 
 
 def test_notice_throttle_counts_recent_sent_notices(database: Database) -> None:
     with database.transaction() as tx:
         for minutes, status in ((0, "sent"), (30, "sent"), (50, "throttled"), (120, "sent")):
-            repos.add_notice(tx, to_address="Ada@Example.net", kind="empty_reply",
-                             now=NOW + timedelta(minutes=minutes), inbound_id=None,
-                             status=status, raw=b"x")
+            repos.add_notice(
+                tx,
+                to_address="Ada@Example.net",
+                kind="empty_reply",
+                now=NOW + timedelta(minutes=minutes),
+                inbound_id=None,
+                status=status,
+                raw=b"x",
+            )
     with database.transaction() as tx:
         since = NOW + timedelta(minutes=60)
         assert repos.count_notices_since(tx, "ada@example.net", since) == 1

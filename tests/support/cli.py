@@ -22,21 +22,34 @@ class Deployment:
     def __post_init__(self) -> None:
         self.config = self.root / "postroom.toml"
         self.posts = self.root / "forum-posts.jsonl"
-        text = render_config(secret=secrets.token_bytes(32), database_url=self.database_url,
-                             domain="reply.example.test")
-        text = text.replace('# import = "myapp.mail:room"',
-                            'import = "postroom.examples.forum:room"')
+        text = render_config(
+            secret=secrets.token_bytes(32),
+            database_url=self.database_url,
+            domain="reply.example.test",
+        )
+        text = text.replace(
+            '# import = "myapp.mail:room"', 'import = "postroom.examples.forum:room"'
+        )
         text = text.replace('outbox_dir = "outbox"', f'outbox_dir = "{self.root / "outbox"}"')
         self.config.write_text(text, encoding="utf-8")
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "POSTROOM_CONFIG": str(self.config),
-                "POSTROOM_FORUM_POSTS": str(self.posts)}
+        return {
+            **os.environ,
+            "POSTROOM_CONFIG": str(self.config),
+            "POSTROOM_FORUM_POSTS": str(self.posts),
+        }
 
-    def run(self, *args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        self, *args: str, stdin: bytes = b"", timeout: float = 60
+    ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "postroom.cli", *args],
-            input=stdin, capture_output=True, env=self.env(), timeout=timeout, cwd=self.root,
+            input=stdin,
+            capture_output=True,
+            env=self.env(),
+            timeout=timeout,
+            cwd=self.root,
         )
 
     def posts_text(self) -> list[str]:

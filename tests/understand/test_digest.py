@@ -132,5 +132,3 @@ def test_html_reply_with_subject_tag() -> None:
         recipient_item=None, reply=reply, subject="RE: Exam dates [#2]", item_numbers=NUMBERS
     )
     assert target == DigestTarget(2, "subject")
-
-

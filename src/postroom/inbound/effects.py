@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from postroom.handlers import HandlerSpec
 from postroom.inbound.types import Reply
 from postroom.mailer import MailTransport, TransportError
@@ -21,7 +23,6 @@ from postroom.settings import Settings
 from postroom.store import repos
 from postroom.store.db import Database
 from postroom.store.models import SessionRow
-from sqlalchemy.orm import Session
 
 CLAIM_LEASE = timedelta(minutes=10)
 

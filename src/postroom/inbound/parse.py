@@ -25,8 +25,16 @@ class ParsedMessage:
     only the reply path needs. Bounces and auto-replies never pay for it.
     """
 
-    __slots__ = ("_message", "defects", "headers", "message_id", "raw", "return_path",
-                 "sender", "subject")
+    __slots__ = (
+        "_message",
+        "defects",
+        "headers",
+        "message_id",
+        "raw",
+        "return_path",
+        "sender",
+        "subject",
+    )
 
     def __init__(self, raw: bytes, headers: Message) -> None:
         self.raw = raw

@@ -145,8 +145,9 @@ class InboundPipeline:
             effects.steps.append(
                 f"already received as #{inbound_id} ({previous}): not dispatched again"
             )
-            return InboundResult(Outcome.DUPLICATE, inbound_id, address, kind,
-                                 steps=tuple(effects.steps))
+            return InboundResult(
+                Outcome.DUPLICATE, inbound_id, address, kind, steps=tuple(effects.steps)
+            )
         return _Context(parsed, envelope, effects, inbound_id, address, kind, token)
 
     def _verify(
@@ -259,12 +260,16 @@ class InboundPipeline:
             choice = choose_item(digest, extracted, ctx.parsed.subject)
             if choice.target is None:
                 listing = [
-                    {"number": item["number"], "title": item.get("title", ""),
-                     "address": item.get("address", ctx.address)}
+                    {
+                        "number": item["number"],
+                        "title": item.get("title", ""),
+                        "address": item.get("address", ctx.address),
+                    }
                     for item in choice.items
                 ]
-                return self._refuse(ctx, Outcome.DIGEST_AMBIGUOUS, NoticeKind.DIGEST_AMBIGUOUS,
-                                    {"items": listing})
+                return self._refuse(
+                    ctx, Outcome.DIGEST_AMBIGUOUS, NoticeKind.DIGEST_AMBIGUOUS, {"items": listing}
+                )
             digest_item = choice.target.number
             session_data = choice.data_of(digest_item)
             ctx.effects.steps.append(f"digest item #{digest_item} (by {choice.target.how})")

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, delete, func, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,6 +22,11 @@ from postroom.store.models import (
     SessionRow,
     SuppressionRow,
 )
+
+# Core tables for the statements of the hot path (typed as Table, not the ORM's FromClause).
+INBOUND = cast(Table, InboundMessageRow.__table__)
+EVENTS = cast(Table, EventRow.__table__)
+BOUNCE_SCORES = cast(Table, BounceScoreRow.__table__)
 
 # --- sessions ----------------------------------------------------------------------------------
 
@@ -128,7 +133,7 @@ def _statement(tx: Session, name: str, build: Any) -> Any:
 
 
 def _claim_insert(insert: Any) -> Any:
-    table = InboundMessageRow.__table__
+    table = INBOUND
     return insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
@@ -142,12 +147,13 @@ def claim_inbound(
     the unique index lets exactly one insert win; the other waits for it, then sees it.
     Core statements, no ORM objects: this runs for every message received.
     """
-    table = InboundMessageRow.__table__
+    table = INBOUND
     conn = tx.connection()
-    row = {column: None for column in _INBOUND_OPTIONAL}
+    row: dict[str, Any] = dict.fromkeys(_INBOUND_OPTIONAL)
     row.update(values)
-    row.update(details=values.get("details") or {}, dedupe_key=key, claimed_at=now,
-               status="processing")
+    row.update(
+        details=values.get("details") or {}, dedupe_key=key, claimed_at=now, status="processing"
+    )
     inserted = conn.execute(_statement(tx, "claim", _claim_insert), row).scalar_one_or_none()
     if inserted is not None:
         return Claim(inserted, True, "processing")
@@ -173,8 +179,18 @@ def claim_inbound(
 
 # Every execution of one statement must name the same columns (executemany rules).
 _INBOUND_OPTIONAL = (
-    "envelope_sender", "envelope_recipient", "address", "message_id", "sender", "subject",
-    "module", "user_id", "session_id", "kind", "outcome", "error",
+    "envelope_sender",
+    "envelope_recipient",
+    "address",
+    "message_id",
+    "sender",
+    "subject",
+    "module",
+    "user_id",
+    "session_id",
+    "kind",
+    "outcome",
+    "error",
 )
 
 
@@ -184,7 +200,7 @@ def get_inbound(tx: Session, inbound_id: int) -> InboundMessageRow | None:
 
 def finish_inbound(tx: Session, inbound_id: int, **values: Any) -> None:
     """Record the outcome (and whatever else ``values`` names) of a claimed message."""
-    table = InboundMessageRow.__table__
+    table = INBOUND
     stmt = update(table).where(table.c.id == bindparam("b_inbound_id"))
     tx.connection().execute(stmt, {"b_inbound_id": inbound_id, **values})
 
@@ -192,14 +208,21 @@ def finish_inbound(tx: Session, inbound_id: int, **values: Any) -> None:
 # --- events ------------------------------------------------------------------------------------
 
 
-_EVENT_COLUMNS = ("email_id", "delivery_id", "recipient", "user_id", "module", "inbound_id",
-                  "machine")
+_EVENT_COLUMNS = (
+    "email_id",
+    "delivery_id",
+    "recipient",
+    "user_id",
+    "module",
+    "inbound_id",
+    "machine",
+)
 
 
 def add_event(tx: Session, *, type: str, occurred_at: datetime, **values: Any) -> None:
-    row = dict.fromkeys(_EVENT_COLUMNS)
+    row: dict[str, Any] = dict.fromkeys(_EVENT_COLUMNS)
     row.update(values, type=type, occurred_at=occurred_at, data=values.get("data") or {})
-    tx.connection().execute(EventRow.__table__.insert(), row)
+    tx.connection().execute(EVENTS.insert(), row)
 
 
 def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> list[EventRow]:
@@ -213,7 +236,7 @@ def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> li
 
 
 def _bounce_upsert(insert: Any) -> Any:
-    table = BounceScoreRow.__table__
+    table = BOUNCE_SCORES
     c = table.c
     stmt = insert(table)
     new = stmt.excluded  # the row this bounce would have inserted

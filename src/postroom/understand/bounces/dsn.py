@@ -17,7 +17,8 @@ from .reasons import STATUS
 _FIELD = re.compile(
     r"^[ \t>]*(final-recipient|original-recipient|x-actual-recipient|action|status|diagnostic-code"
     r"|remote-mta|reporting-mta|last-attempt-date|will-retry-until|x-postfix-sender"
-    r"|received-from-mta|arrival-date|x-supplementary-info|x-display-name)[ \t]*:[ \t]*(.*)$",
+    r"|received-from-mta|arrival-date|x-supplementary-info|x-display-name"
+    r"|x-powermta-bouncecategory)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -32,6 +33,8 @@ class DsnRecipient:
     status: str | None = None
     diagnostic: str | None = None
     remote_mta: str | None = None
+    diagnostic_type: str | None = None
+    category: str | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +102,10 @@ def parse_delivery_status(text: str) -> DsnReport:
             current.status = m.group(0) if m else current.status
         elif name == "diagnostic-code":
             current.diagnostic = _after_type(value) or current.diagnostic
+            kind, sep, _ = value.partition(";")
+            current.diagnostic_type = kind.strip().lower() if sep and len(kind) < 20 else None
+        elif name == "x-powermta-bouncecategory":
+            current.category = value.lower() or None
         elif name == "remote-mta":
             current.remote_mta = _after_type(value) or None
     flush()

@@ -20,8 +20,7 @@ mailbox and a domain that takes no mail will fail again; a full mailbox or a blo
 
 from __future__ import annotations
 
-import re
-
+from .matching import PhraseIndex, find_command
 from .phrases import GENERAL, MAILBOX_UNKNOWN, SPECIFIC
 from .statuses import (
     REPLY_CODE,
@@ -42,6 +41,7 @@ __all__ = [
     "find_status",
     "infer_status",
     "is_hard",
+    "reason_from_category",
     "reason_from_status",
     "reason_from_text",
 ]
@@ -52,96 +52,12 @@ HARD = frozenset({"userunknown", "hostunknown", "hasmoved"})
 _SAMPLE = 3072
 
 
-_Table = tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]
-
-
-def _literal(fragment: str) -> str | None:
-    """The longest text every match of a phrase fragment must contain, or None if under 3 chars.
-
-    Only characters outside groups and classes, and not made optional by a quantifier, count.
-    A substring test (a C scan) with it lets most reasons skip their regular expression.
-    """
-    best, cur, depth, i = "", "", 0, 0
-    while i < len(fragment):
-        ch = fragment[i]
-        step = 1
-        if ch == "\\":
-            step = 2
-            nxt = fragment[i + 1 : i + 2]
-            if depth == 0 and nxt in ".-'\"/#()[]":
-                cur += nxt
-                i += step
-                continue
-        elif ch == "[":
-            step = fragment.index("]", i + 2) - i + 1
-        elif ch in "?*{":
-            cur = cur[:-1]
-            if ch == "{":
-                step = fragment.index("}", i) - i + 1
-        elif ch == "|" and depth == 0:
-            return None
-        elif ch not in "().^$+" and depth == 0:
-            cur += ch
-            i += step
-            continue
-        depth += (ch == "(") - (ch == ")")
-        best = max(best, cur, key=len)
-        cur = ""
-        i += step
-    best = max(best, cur, key=len)
-    return best if len(best) >= 3 and len(best.strip()) >= 2 else None
-
-
-_WORDS_GROUP = re.compile(r"\(\?:([a-z' |-]+)\)(?![?*{])")
-
-
-def _triggers(fragment: str) -> tuple[str, ...] | None:
-    """Texts one of which every match of a fragment contains: its literal, else the words of a
-    required ``(?:a|b|c)`` group (the one whose shortest word is longest), else None."""
-    literal = _literal(fragment)
-    if literal is not None:
-        return (literal,)
-    best: tuple[str, ...] | None = None
-    depth_ok = (
-        m
-        for m in _WORDS_GROUP.finditer(fragment)
-        if fragment[: m.start()].count("(") == fragment[: m.start()].count(")")
-    )
-    for m in depth_ok:
-        words = tuple(m.group(1).split("|"))
-        if min(map(len, words)) >= 3 and (
-            best is None or min(map(len, words)) > min(map(len, best))
-        ):
-            best = words
-    return best
-
-
-def _compile(table: tuple[tuple[str, tuple[str, ...]], ...]) -> _Table:
-    """One alternation per reason, compiled once, with the literals that gate it."""
-    out = []
-    for reason, parts in table:
-        found = [_triggers(p) for p in parts]
-        triggers = None if None in found else tuple(t for ts in found if ts for t in ts)
-        out.append((reason, re.compile("|".join(f"(?:{p})" for p in parts)), triggers))
-    return tuple(out)
-
-
-_SPECIFIC = _compile(SPECIFIC)
-_GENERAL = _compile(GENERAL)
-_MAILBOX_UNKNOWN = _compile((("userunknown", MAILBOX_UNKNOWN),))
+_INDEX = PhraseIndex(
+    {"specific": SPECIFIC, "unknown": (("userunknown", MAILBOX_UNKNOWN),), "general": GENERAL}
+)
 
 # Reasons an address-existence verdict can take, which the SMTP stage re-reads (step 4).
 _ADDRESS_VERDICTS = frozenset({"userunknown", "hostunknown", "filtered"})
-
-
-def _first(table: _Table, sample: str) -> str | None:
-    """The first reason in ``table`` whose phrases occur in ``sample``."""
-    for reason, pattern, triggers in table:
-        if triggers is not None and not any(t in sample for t in triggers):
-            continue
-        if pattern.search(sample):
-            return reason
-    return None
 
 
 def _sample(text: str | None) -> str:
@@ -157,37 +73,11 @@ def reason_from_text(text: str | None) -> str | None:
     sample = _sample(text)
     if not sample:
         return None
-    found = _first(_SPECIFIC, sample)
-    if found is None and _first(_MAILBOX_UNKNOWN, sample):
+    hits = _INDEX.scan(sample)
+    found = _INDEX.first("specific", sample, hits)
+    if found is None and _INDEX.first("unknown", sample, hits):
         return "userunknown"
-    return found or _first(_GENERAL, sample)
-
-
-_COMMAND = re.compile(
-    r"(?P<data>end of data|after data|final data"
-    r"|data command|\bDATA\b|message body|after the message)"
-    r"|(?P<rcpt>\bRCPT(?:\b|_TO)|does not like recipient)"
-    r"|(?P<mail>\bMAIL FROM\b|mail from:|sender was rejected)"
-    r"|(?P<conn>initial connection|\bHELO\b|\bEHLO\b|greeting)",
-    re.IGNORECASE,
-)
-
-
-def find_command(text: str) -> str | None:
-    """The SMTP command (RFC 5321 section 4.1) a reply answered: the last one named before it.
-
-    Returns ``"conn"`` for the greeting or ``HELO``/``EHLO``, else ``"mail"``, ``"rcpt"`` or
-    ``"data"``; None when the text names no stage.
-    """
-    text = text[:1500]
-    reply = REPLY_CODE.search(text)
-    limit = reply.start() if reply else len(text)
-    found: str | None = None
-    for m in _COMMAND.finditer(text):
-        if m.start() > limit and found is not None:
-            break
-        found = m.lastgroup
-    return found
+    return found or _INDEX.first("general", sample, hits)
 
 
 def _mailbox_unknown(by_status: str | None, command: str | None) -> str:
@@ -204,27 +94,83 @@ def _mailbox_unknown(by_status: str | None, command: str | None) -> str:
     return "filtered"
 
 
-def decide_reason(status: str | None, text: str | None, command: str | None = None) -> str:
+# PowerMTA's X-PowerMTA-BounceCategory values (its documented bounce categories) that name a
+# reason; "other", "bad-configuration" and the like name none.
+_CATEGORIES = {
+    "bad-mailbox": "userunknown",
+    "inactive-mailbox": "suspend",
+    "bad-domain": "hostunknown",
+    "quota-issues": "mailboxfull",
+    "spam-related": "spamdetected",
+    "virus-related": "virusdetected",
+    "content-related": "contenterror",
+    "policy-related": "policyviolation",
+    "relaying-issues": "norelaying",
+    "invalid-sender": "rejected",
+    "message-expired": "expired",
+    "no-answer-from-host": "networkerror",
+    "bad-connection": "networkerror",
+    "routing-errors": "networkerror",
+    "protocol-errors": "syntaxerror",
+}
+
+
+def reason_from_category(category: str | None) -> str | None:
+    """The reason a vendor's bounce category field names (PowerMTA's documented set)."""
+    return _CATEGORIES.get((category or "").strip().lower())
+
+
+def _from_words(sample: str, by_status: str | None, command: str | None) -> str | None:
+    """Steps 2 to 5 of the module docstring on one lower-cased sample."""
+    hits = _INDEX.scan(sample)
+    reason = _INDEX.first("specific", sample, hits)
+    if reason is not None:
+        return reason
+    if by_status == "userunknown":
+        return by_status
+    if _INDEX.first("unknown", sample, hits):
+        # The caller's command may come from a wider text; qmail names the stage in prose
+        # ("does not like recipient") right in the diagnostic.
+        return _mailbox_unknown(by_status, command or find_command(sample))
+    return _INDEX.first("general", sample, hits)
+
+
+def decide_reason(
+    status: str | None,
+    text: str | None,
+    command: str | None = None,
+    *,
+    context: str | None = None,
+    action: str | None = None,
+    mailer: bool = False,
+    category: str | None = None,
+) -> str:
     """The reason for one failed recipient (see the module docstring for the order).
 
     ``status`` is the RFC 3463 code (stated or None), ``text`` the diagnostic with addresses
     and URLs removed, ``command`` what :func:`find_command` found (``conn``, ``mail``, ``rcpt``,
-    ``data`` or None).
+    ``data`` or None). Optional evidence, each used only where the diagnostic is silent:
+    ``context`` the notice's own lines about the recipient (a short report diagnostic often
+    leaves the words to the notice); ``action`` the RFC 3464 section 2.3.3 action (a delay
+    nothing else explains has outlived its retries: ``expired``); ``mailer`` whether the
+    section 2.3.6 diagnostic type says a local program answered (``X-Unix``) rather than an
+    SMTP server; ``category`` a vendor's bounce category field.
     """
     by_status = reason_from_status(status)
     if by_status is not None and is_precise(status):
         return by_status
+    by_category = reason_from_category(category)
+    if by_category is not None:
+        return by_category
     sample = _sample(text)
-    reason = _first(_SPECIFIC, sample) if sample else None
-    if reason is None:
-        if by_status == "userunknown":
-            reason = by_status
-        elif sample and _first(_MAILBOX_UNKNOWN, sample):
-            # The caller may skip texts that name no command word; qmail names the stage in
-            # prose ("does not like recipient"), so look once more on this path only.
-            reason = _mailbox_unknown(by_status, command or find_command(sample))
-        elif sample:
-            reason = _first(_GENERAL, sample)
+    reason = _from_words(sample, by_status, command) if sample else None
+    if reason is None and mailer:
+        # RFC 3464 section 2.3.6: not an SMTP reply but a local delivery program's exit status.
+        return "mailererror"
+    if reason is None or (reason == "filtered" and by_status != "filtered"):
+        words = _sample(context)
+        if words and words != sample:
+            reason = _from_words(words, by_status, command) or reason
     if reason is None:
         reason = by_status
     if command == "mail" and reason in _ADDRESS_VERDICTS:
@@ -234,6 +180,9 @@ def decide_reason(status: str | None, text: str | None, command: str | None = No
         return "blocked"
     if reason is None and command == "mail":
         return "rejected"
+    if reason is None and action == "delayed":
+        # Still queued with no cause given: the notice reports the retries running out.
+        return "expired"
     if reason is None:
         return "onhold" if status else "undefined"
     return reason

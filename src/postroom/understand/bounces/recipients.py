@@ -41,8 +41,15 @@ def build(
     diagnostic: str | None,
     context: str,
     remote_host: str | None,
+    *,
+    mailer: bool = False,
+    category: str | None = None,
 ) -> RecipientResult:
-    """One recipient: status, reply code and reason from the fields and the context text."""
+    """One recipient: status, reply code and reason from the fields and the context text.
+
+    ``mailer`` says the RFC 3464 section 2.3.6 diagnostic came from a local program
+    (``X-Unix``), ``category`` is a vendor's bounce category field; see ``decide_reason``.
+    """
     diag = " ".join(diagnostic.split()) if diagnostic else None
     text = diag or " ".join(context.split())
     status = choose_status(status, diag, context)
@@ -52,10 +59,16 @@ def build(
             address, action, status, "delivered", False, diag, remote_host, reply_code
         )
     clean = scrub(text if diag else context)
-    command = _command(context) or (_command(diag) if diag else None)
-    reason = decide_reason(status, clean, command)
-    if reason in ("undefined", "onhold") and diag and context:
-        reason = decide_reason(status, scrub(context), command)
+    command = find_command(context) or (find_command(diag) if diag else None)
+    reason = decide_reason(
+        status,
+        clean,
+        command,
+        context=scrub(context) if diag and context else None,
+        action=action,
+        mailer=mailer,
+        category=category,
+    )
     inferred = False
     temporary = action == "delayed" or (status or "").startswith("4")
     if status is None and reason not in ("undefined", "onhold"):
@@ -138,7 +151,18 @@ def from_dsn(report: DsnReport, notice: str, exclude: set[str]) -> list[Recipien
         action = (group.action or "").lower() or None
         if action not in (None, "failed", *_NON_FINAL):
             action = "failed"
-        out.append(build(address, action, group.status, group.diagnostic, context, host))
+        out.append(
+            build(
+                address,
+                action,
+                group.status,
+                group.diagnostic,
+                context,
+                host,
+                mailer=(group.diagnostic_type or "").startswith("x-unix"),
+                category=group.category,
+            )
+        )
     return out
 
 
@@ -193,25 +217,3 @@ def _returned_to(returned: Part | None) -> list[str]:
     from .headers import all_addresses
 
     return all_addresses(returned.get("to"))[:1]
-
-
-# Every SMTP command name ``find_command`` recognises contains one of these (RFC 5321 section
-# 4.1: DATA, RCPT TO, MAIL FROM, HELO/EHLO, the greeting). Its scan is the costliest step of a
-# recipient, and most diagnostics name no command, so it runs only on those that may.
-_COMMAND_WORDS = (
-    "data",
-    "rcpt",
-    "mail from",
-    "helo",
-    "ehlo",
-    "greeting",
-    "message body",
-    "after the message",
-    "initial connection",
-)
-
-
-def _command(text: str) -> str | None:
-    """The SMTP command a reply in ``text`` answered, skipping texts that name none."""
-    sample = text[:1500].lower()
-    return find_command(text) if any(w in sample for w in _COMMAND_WORDS) else None

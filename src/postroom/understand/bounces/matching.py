@@ -1,0 +1,174 @@
+"""Matching the phrase tables of :mod:`.phrases` against a diagnostic, cheaply.
+
+Every reason's phrases are compiled once into one alternation. Running each alternation over
+each diagnostic would cost a regular-expression scan per reason, so every phrase is first
+reduced to its *triggers*: literal texts one of which every match must contain. One shared pass
+of substring tests (C scans, no regular expression) over the diagnostic finds which triggers
+occur, and only the reasons they point to run their expression. Most diagnostics wake two or
+three of the ~40 reasons.
+
+Also here: :func:`find_command`, the SMTP command (RFC 5321 section 4.1) a reply answered, found
+with the same kind of literal scan rather than an alternation tried at every position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+Table = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _literal(fragment: str) -> str | None:
+    """The longest text every match of a phrase fragment must contain, or None if under 3 chars.
+
+    Only characters outside groups and classes, and not made optional by a quantifier, count.
+    """
+    best, cur, depth, i = "", "", 0, 0
+    while i < len(fragment):
+        ch = fragment[i]
+        step = 1
+        if ch == "\\":
+            step = 2
+            nxt = fragment[i + 1 : i + 2]
+            if depth == 0 and nxt in ".-'\"/#()[]":
+                cur += nxt
+                i += step
+                continue
+        elif ch == "[":
+            step = fragment.index("]", i + 2) - i + 1
+        elif ch in "?*{":
+            cur = cur[:-1]
+            if ch == "{":
+                step = fragment.index("}", i) - i + 1
+        elif ch == "|" and depth == 0:
+            return None
+        elif ch not in "().^$+" and depth == 0:
+            cur += ch
+            i += step
+            continue
+        depth += (ch == "(") - (ch == ")")
+        best = max(best, cur, key=len)
+        cur = ""
+        i += step
+    best = max(best, cur, key=len)
+    return best if len(best) >= 3 and len(best.strip()) >= 2 else None
+
+
+_WORDS_GROUP = re.compile(r"\(\?:([a-z' |-]+)\)(?![?*{])")
+
+
+def _triggers(fragment: str) -> tuple[str, ...] | None:
+    """Texts one of which every match of a fragment contains: its literal, else the words of a
+    required ``(?:a|b|c)`` group (the one whose shortest word is longest), else None."""
+    literal = _literal(fragment)
+    if literal is not None:
+        return (literal,)
+    best: tuple[str, ...] | None = None
+    for m in _WORDS_GROUP.finditer(fragment):
+        if fragment[: m.start()].count("(") != fragment[: m.start()].count(")"):
+            continue
+        words = tuple(m.group(1).split("|"))
+        if min(map(len, words)) >= 3 and (
+            best is None or min(map(len, words)) > min(map(len, best))
+        ):
+            best = words
+    return best
+
+
+class PhraseIndex:
+    """Several phrase tables (tiers), compiled once, sharing one trigger scan.
+
+    ``scan(sample)`` returns the entries a sample may match; ``first(tier, sample, hits)`` the
+    first reason of a tier whose expression does match. Entries without a usable trigger are
+    always tried.
+    """
+
+    def __init__(self, tiers: dict[str, Table]) -> None:
+        self.patterns: list[tuple[str, re.Pattern[str]]] = []
+        self.tiers: dict[str, tuple[int, ...]] = {}
+        by_trigger: dict[str, set[int]] = defaultdict(set)
+        always: set[int] = set()
+        for name, table in tiers.items():
+            indexes = []
+            for reason, parts in table:
+                index = len(self.patterns)
+                indexes.append(index)
+                self.patterns.append((reason, re.compile("|".join(f"(?:{p})" for p in parts))))
+                found = [_triggers(p) for p in parts]
+                if any(t is None for t in found):
+                    always.add(index)
+                for triggers in found:
+                    for trigger in triggers or ():
+                        by_trigger[trigger].add(index)
+            self.tiers[name] = tuple(indexes)
+        self._always = frozenset(always)
+        self._triggers = tuple((t, frozenset(ix)) for t, ix in by_trigger.items())
+
+    def scan(self, sample: str) -> set[int]:
+        """The entries whose triggers occur in ``sample``: one substring test per trigger."""
+        hits = set(self._always)
+        for trigger, indexes in self._triggers:
+            if trigger in sample:
+                hits.update(indexes)
+        return hits
+
+    def first(self, tier: str, sample: str, hits: set[int]) -> str | None:
+        """The first reason of ``tier`` among ``hits`` whose phrases occur in ``sample``."""
+        for index in self.tiers[tier]:
+            if index in hits:
+                reason, pattern = self.patterns[index]
+                if pattern.search(sample):
+                    return reason
+        return None
+
+
+# RFC 5321 section 4.1 command names and the prose MTAs use for them, with the stage each names.
+# ``True`` asks for a word boundary on both sides ("data" but not "metadata").
+_STAGE_WORDS: tuple[tuple[str, str, bool], ...] = (
+    ("data", "data", True),
+    ("message body", "data", False),
+    ("after the message", "data", False),
+    ("rcpt", "rcpt", True),
+    ("does not like recipient", "rcpt", False),
+    ("mail from", "mail", True),
+    ("sender was rejected", "mail", False),
+    ("initial connection", "conn", False),
+    ("helo", "conn", True),
+    ("ehlo", "conn", True),
+    ("greeting", "conn", False),
+)
+_REPLY = re.compile(r"(?<![\d.\-])[245][0-5]\d(?:[ \-:]|$)")
+
+
+def _word_char(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")
+
+
+def find_command(text: str) -> str | None:
+    """The SMTP command (RFC 5321 section 4.1) a reply answered: the last one named before it.
+
+    Returns ``"conn"`` for the greeting or ``HELO``/``EHLO``, else ``"mail"``, ``"rcpt"`` or
+    ``"data"``; None when the text names no stage. "Before it" is before the first reply code
+    (section 4.2); when no command precedes the reply, the first one named after it counts.
+    """
+    low = text[:1500].lower()
+    found: list[tuple[int, str]] = []
+    for word, stage, bounded in _STAGE_WORDS:
+        i = low.find(word)
+        while i >= 0:
+            end = i + len(word)
+            # Postfix and Sendmail write "RCPT_TO" in some logs; Exim writes "MAIL FROM:<x>".
+            if not bounded or (
+                not _word_char(low, i - 1)
+                and (not _word_char(low, end) or (stage == "rcpt" and low.startswith("_to", end)))
+            ):
+                found.append((i, stage))
+            i = low.find(word, end)
+    if not found:
+        return None
+    found.sort()
+    reply = _REPLY.search(low)
+    limit = reply.start() if reply else len(low)
+    before = [stage for pos, stage in found if pos <= limit]
+    return before[-1] if before else found[0][1]
