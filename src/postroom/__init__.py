@@ -1,1 +1,43 @@
-"""postroom: a self-hosted two-way email engine."""
+"""postroom: a self-hosted two-way email engine.
+
+The library API: a :class:`Postroom` object holds an application's handlers and issues reply
+addresses; handlers receive typed :class:`Reply` values and may raise :class:`Reject`.
+
+Names are imported on first use, so that commands which need no database (``postroom
+classify``, ``postroom extract``, ``--help``) start without loading SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from postroom.app import DigestEntry, IssuedAddress, IssuedDigest, Postroom
+    from postroom.errors import PostroomError, Reject
+    from postroom.inbound.types import Attachment, InboundResult, Outcome, Reply
+    from postroom.settings import Settings, load_settings
+
+_HOMES = {
+    "DigestEntry": "postroom.app",
+    "IssuedAddress": "postroom.app",
+    "IssuedDigest": "postroom.app",
+    "Postroom": "postroom.app",
+    "PostroomError": "postroom.errors",
+    "Reject": "postroom.errors",
+    "Attachment": "postroom.inbound.types",
+    "InboundResult": "postroom.inbound.types",
+    "Outcome": "postroom.inbound.types",
+    "Reply": "postroom.inbound.types",
+    "Settings": "postroom.settings",
+    "load_settings": "postroom.settings",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'postroom' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -103,14 +103,22 @@ class PhraseIndex:
                         by_trigger[trigger].add(index)
             self.tiers[name] = tuple(indexes)
         self._always = frozenset(always)
-        self._triggers = tuple((t, frozenset(ix)) for t, ix in by_trigger.items())
+        self._roots = _tree(by_trigger)
 
     def scan(self, sample: str) -> set[int]:
-        """The entries whose triggers occur in ``sample``: one substring test per trigger."""
+        """The entries whose triggers occur in ``sample``.
+
+        A trigger that contains another ("mailbox" contains "mail") is only tested when the
+        shorter one occurred, so a sample costs one substring test per root of the tree and
+        a few more per root it contains.
+        """
         hits = set(self._always)
-        for trigger, indexes in self._triggers:
-            if trigger in sample:
+        stack = list(self._roots)
+        while stack:
+            key, indexes, children = stack.pop()
+            if key in sample:
                 hits.update(indexes)
+                stack.extend(children)
         return hits
 
     def first(self, tier: str, sample: str, hits: set[int]) -> str | None:
@@ -122,6 +130,37 @@ class PhraseIndex:
                     return reason
         return None
 
+
+_Node = tuple[str, frozenset[int], tuple["_Node", ...]]
+
+
+def _tree(by_trigger: dict[str, set[int]]) -> tuple[_Node, ...]:
+    """Triggers arranged so that each hangs under the longest other key it contains.
+
+    Besides the triggers themselves, common four-letter pieces shared by several triggers
+    ("not ", "too ") become keys of their own: one test that rules out a whole family.
+    """
+    keys: dict[str, set[int]] = {t: set(ix) for t, ix in by_trigger.items()}
+    while True:
+        roots = [k for k in keys if not any(o != k and o in k for o in keys)]
+        counts: dict[str, int] = defaultdict(int)
+        for root in roots:
+            for gram in {root[i : i + 4] for i in range(len(root) - 3)}:
+                counts[gram] += 1
+        best = max(counts, key=lambda g: (counts[g], g), default=None)
+        if best is None or counts[best] < 4:
+            break
+        keys[best] = set()
+    parent: dict[str, str | None] = {}
+    for key in keys:
+        inside = [o for o in keys if o != key and o in key]
+        parent[key] = max(inside, key=lambda o: (len(o), o)) if inside else None
+
+    def node(key: str) -> _Node:
+        kids = tuple(node(k) for k in sorted(keys) if parent[k] == key)
+        return (key, frozenset(keys[key]), kids)
+
+    return tuple(node(k) for k in sorted(keys) if parent[k] is None)
 
 # RFC 5321 section 4.1 command names and the prose MTAs use for them, with the stage each names.
 # ``True`` asks for a word boundary on both sides ("data" but not "metadata").
