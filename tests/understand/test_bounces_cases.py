@@ -287,3 +287,83 @@ def test_truncated_report_is_read_as_far_as_it_goes() -> None:
     got = classify_message(cut)
     assert isinstance(got, Classification) and got.is_bounce
     assert got.recipients[0].address == "rcpt@example.org"
+
+
+def notice(sender_to: str, body: str, subject: str = "failure notice") -> bytes:
+    """A qmail-style notice without a report part, addressed to ``sender_to``."""
+    return (
+        "From: MAILER-DAEMON@mx.example.net\n"
+        f"To: {sender_to}\n"
+        f"Subject: {subject}\n"
+        "\n"
+        "Hi. This is the qmail-send program at mx.example.net.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n"
+        "\n" + body
+    ).encode()
+
+
+def test_a_sender_who_wrote_to_themselves_is_the_recipient() -> None:
+    got = classify_message(
+        notice(
+            "self@example.org",
+            "<self@example.org>:\n192.0.2.1 does not like recipient.\n"
+            "Remote host said: 552 Error: disk quota exceeded\n",
+        )
+    )
+    assert [(r.address, r.reason) for r in got.recipients] == [("self@example.org", "mailboxfull")]
+
+
+def test_a_quoted_local_part_is_one_address() -> None:
+    got = classify_message(dsn("5.1.1", '550 5.1.1 <"a..b"@example.org>... User Unknown'))
+    assert got.recipients[0].address == "rcpt@example.org"
+    text = notice(
+        "sender@example.com",
+        '<"a..b"@example.org>:\nRemote host said: 550 5.1.1 User unknown (in reply to RCPT TO)\n',
+    )
+    assert [r.address for r in classify_message(text).recipients] == ['"a..b"@example.org']
+
+
+def test_a_display_name_that_looks_like_an_address_is_not_a_recipient() -> None:
+    got = classify_message(
+        notice(
+            "sender@example.com",
+            "  wrong@example.com <right@example.net>: 550 5.1.1 user unknown\n",
+        )
+    )
+    assert [r.address for r in got.recipients] == ["right@example.net"]
+
+
+def test_a_bounce_forwarded_as_an_attachment_is_read_for_its_report() -> None:
+    inner = dsn("5.1.1", "550 5.1.1 User unknown").decode()
+    outer = (
+        "From: MAILER-DAEMON@relay.example.com\n"
+        "To: sender@example.com\n"
+        "Subject: Returned mail\n"
+        'Content-Type: multipart/mixed; boundary="OUT"\n'
+        "\n--OUT\nContent-Type: text/plain\n\n"
+        "----- The following addresses had permanent delivery errors -----\n"
+        "\n--OUT\nContent-Type: message/rfc822\n\n" + inner + "\n--OUT--\n"
+    )
+    got = classify_message(outer.encode())
+    assert [(r.address, r.status) for r in got.recipients] == [("rcpt@example.org", "5.1.1")]
+
+
+def test_a_returned_header_pasted_as_text_names_the_recipient() -> None:
+    message = (
+        b"From: MMS NDR Administrator <sysadmin@mms.example.com>\n"
+        b"To: sender@example.com\n"
+        b"Subject: Undeliverable Message\n"
+        b"\n"
+        b"Message could not be delivered to mobile.\n"
+        b"Error: No valid recipients for this MM\n"
+        b"\n"
+        b"Original Message:\n"
+        b"From: Sender <sender@example.com>\n"
+        b"To: 5550100@mms.example.com\n"
+        b"Subject: hello\n"
+    )
+    got = classify_message(message)
+    assert [(r.address, r.reason) for r in got.recipients] == [
+        ("5550100@mms.example.com", "userunknown")
+    ]

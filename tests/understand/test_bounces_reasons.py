@@ -348,6 +348,9 @@ def test_find_status(text: str, expected: str | None) -> None:
         ("SMTP error from remote mail server after MAIL FROM:<a> SIZE=1: 550 no", "mail"),
         ("SMTP error from remote mail server after initial connection: 554 go away", "conn"),
         ("Remote host said: 550 5.1.1 User Unknown [RCPT_TO]", "rcpt"),
+        ("192.0.2.1 does not like recipient. Remote host said: 550 no", "rcpt"),
+        ("Sorry, your envelope sender was rejected: 553 no", "mail"),
+        ("550 5.7.1 metadata mismatch", None),
         ("550 5.1.1 User unknown", None),
     ],
 )
@@ -380,3 +383,27 @@ def test_reason_from_text_ignores_codes_and_stage() -> None:
     assert reason_from_text("Mailbox full") == "mailboxfull"
     assert reason_from_text("User unknown") == "userunknown"
     assert reason_from_text("") is None
+
+
+def test_decide_reason_reads_optional_evidence() -> None:
+    # A vendor category names the reason when the code is vague.
+    assert decide_reason("5.0.0", "550 rejected", category="quota-issues") == "mailboxfull"
+    # RFC 3464 X-Unix diagnostic: a local program's exit status.
+    assert decide_reason("5.3.0", "77", mailer=True) == "mailererror"
+    # A silent diagnostic defers to the notice's own words.
+    context = "The address couldn't be found, or is unable to receive mail."
+    assert decide_reason("5.0.0", "550 <a@b.example> user unknown", context=context) == (
+        "userunknown"
+    )
+    # A delay that nothing explains has outlived its retries.
+    assert decide_reason(None, "", action="delayed") == "expired"
+    assert decide_reason(None, "", action="failed") == "undefined"
+
+
+def test_scrub_keeps_a_urls_host() -> None:
+    from postroom.understand.bounces.dialects import scrub
+
+    assert scrub("553 http://www.spamhaus.org/query/bl?ip=192.0.2.1 see a@b.example") == (
+        "553 www.spamhaus.org see"
+    )
+    assert decide_reason("5.1.3", scrub("553 http://www.spamhaus.org/query/bl?ip=1")) == "blocked"

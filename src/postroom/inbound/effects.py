@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from postroom.handlers import HandlerSpec
 from postroom.inbound.types import Reply
@@ -53,7 +53,6 @@ class Effects(Protocol):
     def unit(self) -> AbstractContextManager[None]: ...
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]: ...
-    def load_inbound(self, inbound_id: int) -> tuple[str, bytes] | None: ...
     def find_session(self, key: bytes) -> SessionView | None: ...
     def take_use(self, session_id: int) -> bool: ...
     def give_back_use(self, session_id: int) -> None: ...
@@ -95,51 +94,52 @@ class LiveEffects:
         self.transport = transport
         self.clock = clock
         self.steps: list[str] = []
-        self._tx: Session | None = None
+        self._tx: Connection | None = None
         self._events: list[dict[str, Any]] = []
 
     @contextmanager
     def unit(self) -> Iterator[None]:
         """Run the effects inside the block in one transaction (one commit for a bounce)."""
-        with self.database.transaction() as tx:
+        with self.database.connect() as tx:
             self._tx = tx
             try:
                 yield
+                self._write_events(tx)
             finally:
                 self._tx = None
 
+    def _write_events(self, tx: Connection) -> None:
+        events, self._events = self._events, []
+        for event in events:
+            repos.add_event(tx, **event)
+
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def _connection(self) -> Iterator[Connection]:
         if self._tx is not None:
             yield self._tx
         else:
-            with self.database.transaction() as tx:
+            with self.database.connect() as tx:
                 yield tx
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]:
         now = self.clock()
-        with self._session() as tx:
+        with self._connection() as tx:
             claim = repos.claim_inbound(
                 tx, key=key, now=now, lease=CLAIM_LEASE, values={**values, "received_at": now}
             )
             return claim.inbound_id, claim.claimed, claim.state
 
-    def load_inbound(self, inbound_id: int) -> tuple[str, bytes] | None:
-        with self._session() as tx:
-            row = repos.get_inbound(tx, inbound_id)
-            return None if row is None else (row.status, row.raw)
-
     def find_session(self, key: bytes) -> SessionView | None:
-        with self._session() as tx:
+        with self._connection() as tx:
             row = repos.find_session(tx, key)
             return None if row is None else _view(row)
 
     def take_use(self, session_id: int) -> bool:
-        with self._session() as tx:
+        with self._connection() as tx:
             return repos.take_session_use(tx, session_id)
 
     def give_back_use(self, session_id: int) -> None:
-        with self._session() as tx:
+        with self._connection() as tx:
             repos.give_back_session_use(tx, session_id)
 
     def count_bounce(
@@ -147,7 +147,7 @@ class LiveEffects:
     ) -> BounceTally:
         policy = self.settings.bounces
         now = self.clock()
-        with self._session() as tx:
+        with self._connection() as tx:
             score = repos.add_bounce_score(
                 tx,
                 user_id=user_id,
@@ -170,7 +170,7 @@ class LiveEffects:
             return BounceTally(score=score, crossed=crossed, newly_suppressed=newly)
 
     def suppress(self, *, user_id: int, address: str | None, reason: str) -> bool:
-        with self._session() as tx:
+        with self._connection() as tx:
             return repos.suppress_user(
                 tx, user_id=user_id, address=address, reason=reason, now=self.clock(), details={}
             )
@@ -184,7 +184,7 @@ class LiveEffects:
         to = str(message["To"])
         now = self.clock()
         window = self.settings.error_mail.throttle_window
-        with self._session() as tx:
+        with self._connection() as tx:
             recent = repos.count_notices_since(tx, to, now - window)
         status = "sent"
         if recent >= self.settings.error_mail.throttle_count:
@@ -195,7 +195,7 @@ class LiveEffects:
             except TransportError as exc:
                 status = "failed"
                 self.steps.append(f"notice not sent: {exc}")
-        with self._session() as tx:
+        with self._connection() as tx:
             repos.add_notice(
                 tx,
                 to_address=to,
@@ -212,12 +212,10 @@ class LiveEffects:
         self.steps.append(f"dispatched to handler {spec.name!r}")
 
     def finish(self, inbound_id: int | None, **values: Any) -> None:
-        events, self._events = self._events, []
-        if inbound_id is None and not events:
+        if inbound_id is None and not self._events:
             return
-        with self._session() as tx:
-            for event in events:
-                repos.add_event(tx, **event)
+        with self._connection() as tx:
+            self._write_events(tx)
             if inbound_id is not None:
                 repos.finish_inbound(tx, inbound_id, **values)
 

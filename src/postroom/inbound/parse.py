@@ -5,9 +5,8 @@ from __future__ import annotations
 import email.policy
 import re
 from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser, BytesParser
-from email.policy import compat32
+from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
 from postroom.errors import UnparseableMessage
@@ -15,36 +14,75 @@ from postroom.errors import UnparseableMessage
 # ``policy.default`` gives typed headers; raise_on_defect stays False so messy mail is read.
 _POLICY = email.policy.default.clone(max_line_length=0)
 _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]{1,200}:", re.MULTILINE)
+HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+class HeaderSection:
+    """The header fields of a message (RFC 5322 section 2.2), unfolded, by lowercase name.
+
+    Deliberately small: the pipeline reads a dozen fields from every message, and the
+    standard library's feed parser costs more per line than the rest of a bounce's handling.
+    8-bit bytes are read as UTF-8 (RFC 6532), undecodable ones replaced.
+    """
+
+    __slots__ = ("_fields", "defects")
+
+    def __init__(self, section: bytes) -> None:
+        self._fields: dict[str, list[str]] = {}
+        self.defects: list[str] = []
+        name: str | None = None
+        parts: list[str] = []
+        for line in section.decode("utf-8", "replace").splitlines():
+            if not line:
+                break
+            if line[0] in " \t" and name is not None:
+                parts.append(line)  # folded continuation (RFC 5322 section 2.2.3)
+                continue
+            if name is not None:
+                self._add(name, parts)
+            head, colon, rest = line.partition(":")
+            if not colon or not head or " " in head.strip():
+                self.defects.append("MissingHeaderBodySeparatorDefect")
+                name = None
+                continue
+            name, parts = head.strip().lower(), [rest]
+        if name is not None:
+            self._add(name, parts)
+
+    def _add(self, name: str, parts: list[str]) -> None:
+        self._fields.setdefault(name, []).append("".join(parts).strip())
+
+    def get(self, name: str) -> str | None:
+        values = self._fields.get(name.lower())
+        return values[0] if values else None
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._fields.get(name.lower(), ()))
 
 
 class ParsedMessage:
     """A received message and the facts the pipeline reads from it again and again.
 
-    Only the header section is parsed up front (``compat32``: no header objects, fast); the
+    Only the header section is read up front (:class:`HeaderSection`); the
     full MIME tree with ``policy.default`` is parsed on first use of :attr:`message`, which
     only the reply path needs. Bounces and auto-replies never pay for it.
     """
 
-    __slots__ = (
-        "_message",
-        "defects",
-        "headers",
-        "message_id",
-        "raw",
-        "return_path",
-        "sender",
-        "subject",
-    )
+    __slots__ = ("_message", "defects", "headers", "message_id", "raw", "sender", "subject")
 
-    def __init__(self, raw: bytes, headers: Message) -> None:
+    def __init__(self, raw: bytes, headers: HeaderSection) -> None:
         self.raw = raw
         self.headers = headers
         self._message: EmailMessage | None = None
         self.message_id = normalise_message_id(self.header("Message-ID"))
         self.sender = first_address(self.header("From"))
         self.subject = decode_words(self.header("Subject") or "").strip()
-        self.return_path = _return_path(self.header("Return-Path"))
-        self.defects: tuple[str, ...] = tuple(type(d).__name__ for d in headers.defects)
+        self.defects: tuple[str, ...] = tuple(headers.defects)
+
+    @property
+    def return_path(self) -> str | None:
+        """The Return-Path the delivering MTA wrote: "" for the null path (RFC 5321 4.5.5)."""
+        return _return_path(self.header("Return-Path"))
 
     @property
     def message(self) -> EmailMessage:
@@ -56,11 +94,10 @@ class ParsedMessage:
         return self._message
 
     def header(self, name: str) -> str | None:
-        value = self.headers.get(name)
-        return None if value is None else str(value)
+        return self.headers.get(name)
 
     def header_all(self, name: str) -> list[str]:
-        return [str(v) for v in self.headers.get_all(name) or []]
+        return self.headers.get_all(name)
 
 
 def decode_words(value: str) -> str:
@@ -87,7 +124,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     head = raw[:4096]
     if not head or not _HEADER_LINE.match(head):
         raise UnparseableMessage("no RFC 5322 header section found (is this an email message?)")
-    return ParsedMessage(raw, BytesHeaderParser(policy=compat32).parsebytes(raw))
+    end = HEADER_END.search(raw, 0, 1024 * 1024)
+    section = raw[: end.end()] if end else raw[: 1024 * 1024]
+    return ParsedMessage(raw, HeaderSection(section))
 
 
 def normalise_message_id(value: str | None) -> str | None:
@@ -99,10 +138,18 @@ def normalise_message_id(value: str | None) -> str | None:
     return text or None
 
 
+_ANGLE_ADDRESS = re.compile(r'^[^<>@",;]{0,200}<([^<>@\s",;]+@[^<>@\s",;]+)>\s*$')
+
+
 def first_address(value: str | None) -> str | None:
-    """The first mailbox of an address header, lowercased domain, or None."""
+    """The first mailbox of an address header (RFC 5322 section 3.4), or None."""
     if not value:
         return None
+    # The common "Name <addr>" form directly; anything else (quoted names, comments, groups,
+    # several mailboxes) through the standard library's full parser.
+    match = _ANGLE_ADDRESS.match(value)
+    if match:
+        return match.group(1)
     _, addr = parseaddr(value)
     return addr.strip() or None
 

@@ -8,7 +8,7 @@ Every branch ends in one :class:`~postroom.inbound.types.Outcome` stored with th
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,15 +19,14 @@ from postroom.inbound.content import attachments_of, is_empty_reply
 from postroom.inbound.digests import choose_item, digest_of
 from postroom.inbound.effects import Effects, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
-from postroom.inbound.parse import ParsedMessage, parse_message
+from postroom.inbound.parse import HEADER_END, ParsedMessage, parse_message
 from postroom.inbound.recipients import candidate_addresses
+from postroom.inbound.reports import ReportPlan, plan_report
 from postroom.inbound.types import Envelope, InboundResult, Outcome, Reply
 from postroom.settings import Settings
 from postroom.store.repos import dedupe_key
-from postroom.understand.bounces import Classification, MessageKind, classify_message
+from postroom.understand.bounces import MessageKind, classify_message
 from postroom.understand.replies import extract_message
-
-_HEADER_END = (b"\r\n\r\n", b"\n\n")
 
 
 class InboundPipeline:
@@ -62,10 +61,11 @@ class InboundPipeline:
         too_large = len(raw) > self.settings.max_message_bytes
         parsed = parse_message(_head_only(raw) if too_large else raw)
         candidates = candidate_addresses(parsed, envelope.recipients, self.codec.is_ours)
-        if not candidates:
+        verified = self._verify(candidates)
+        if verified is None:
             steps.append("no address of ours among the recipients")
             return InboundResult(Outcome.NOT_OURS, steps=tuple(steps))
-        token, address, address_error = self._verify(candidates)
+        token, address, address_error = verified
         steps.append(f"address {address}: " + ("verified" if token else f"{address_error}"))
         classification = classify_message(parsed.raw)
         kind = str(classification.kind)
@@ -87,11 +87,14 @@ class InboundPipeline:
         if token is not None and not too_large and classification.kind is not MessageKind.NORMAL:
             # Bounces, complaints, auto-replies: no handler runs, so the claim and all the
             # bookkeeping share one transaction (also: never counted twice).
+            plan = plan_report(classification)
+            final = {**values, "status": "done", "outcome": str(plan.outcome)}
             with effects.unit():
-                claimed = self._claim(raw, parsed, envelope, effects, values, replay_id, token)
+                claimed = self._claim(raw, parsed, envelope, effects, final, replay_id, token)
                 if isinstance(claimed, InboundResult):
                     return claimed
-                return self._bookkeep(claimed, classification)
+                stored = replay_id is None and claimed.fresh
+                return self._bookkeep(claimed, plan, stored=stored)
         claimed = self._claim(raw, parsed, envelope, effects, values, replay_id, token)
         if isinstance(claimed, InboundResult):
             return claimed
@@ -141,73 +144,58 @@ class InboundPipeline:
             return _Context(parsed, envelope, effects, replay_id, address, kind, token)
         key = dedupe_key(parsed.message_id, raw, address)
         inbound_id, claimed, previous = effects.claim(key, values)
-        if not claimed:
-            effects.steps.append(
-                f"already received as #{inbound_id} ({previous}): not dispatched again"
-            )
-            return InboundResult(
-                Outcome.DUPLICATE, inbound_id, address, kind, steps=tuple(effects.steps)
-            )
-        return _Context(parsed, envelope, effects, inbound_id, address, kind, token)
+        if claimed:
+            ctx = _Context(parsed, envelope, effects, inbound_id, address, kind, token)
+            ctx.fresh = previous == "new"
+            return ctx
+        effects.steps.append(
+            f"already received as #{inbound_id} ({previous}): not dispatched again"
+        )
+        return InboundResult(
+            Outcome.DUPLICATE, inbound_id, address, kind, steps=tuple(effects.steps)
+        )
 
     def _verify(
-        self, candidates: list[str]
-    ) -> tuple[ReplyToken | BounceToken | None, str, AddressError | None]:
-        first_error: AddressError | None = None
+        self, candidates: Iterator[str]
+    ) -> tuple[ReplyToken | BounceToken | None, str, AddressError | None] | None:
+        """The first candidate that verifies; else the first one of ours and why it failed;
+        None when no address of ours is there at all."""
+        first: tuple[str, AddressError] | None = None
         for candidate in candidates:
             try:
                 return self.codec.decode(candidate), candidate, None
             except AddressError as exc:
-                first_error = first_error or exc
-        return None, candidates[0], first_error
+                first = first or (candidate, exc)
+        return None if first is None else (None, first[0], first[1])
 
-    def _bookkeep(self, ctx: _Context, result: Classification) -> InboundResult:
-        """Bounces, complaints, auto-replies, delivery reports: recorded, never dispatched."""
+    def _bookkeep(self, ctx: _Context, plan: ReportPlan, *, stored: bool) -> InboundResult:
+        """Record a bounce, complaint, auto-reply or delivery report; never dispatch it.
+
+        ``stored``: the claim already wrote the final outcome (no update needed).
+        """
         token, effects = ctx.token, ctx.effects
         user_id = token.user if isinstance(token, ReplyToken) else None
-        delivery_id = token.delivery_id if isinstance(token, BounceToken) else None
-        first = result.recipients[0] if result.recipients else None
-        details = {
-            "recipients": [r.address for r in result.recipients],
-            "status": first.status if first else None,
-            "reason": first.reason if first else None,
-            "original_message_id": result.original_message_id,
-        }
-        common: dict[str, Any] = {
-            "user_id": user_id,
-            "delivery_id": delivery_id,
-            "module": token.module if isinstance(token, ReplyToken) else None,
-            "inbound_id": ctx.inbound_id,
-            "recipient": first.address if first else None,
-        }
-        if result.kind is MessageKind.AUTO_REPLY:
-            effects.event("auto_replied", data=details, **common)
-            return self._done(ctx, Outcome.AUTO_REPLY_RECORDED)
-        if result.kind is MessageKind.COMPLAINT:
+        if plan.event is not None:
             effects.event(
-                "complained", data={**details, "feedback_type": result.feedback_type}, **common
+                plan.event,
+                user_id=user_id,
+                delivery_id=token.delivery_id if isinstance(token, BounceToken) else None,
+                module=token.module if isinstance(token, ReplyToken) else None,
+                inbound_id=ctx.inbound_id,
+                recipient=plan.recipient,
+                data=plan.data,
             )
-            if user_id is not None:
-                effects.suppress(user_id=user_id, address=common["recipient"], reason="complaint")
-            return self._done(ctx, Outcome.COMPLAINT_RECORDED)
-        if result.kind is MessageKind.DELIVERED:
-            return self._done(ctx, Outcome.REPORT_IGNORED)
-        failed = [r for r in result.recipients if r.action != "delayed"]
-        if result.recipients and not failed:
-            # RFC 3464 action=delayed: the MTA is still trying; count nothing until it fails.
-            effects.event("deferred", data=details, **common)
-            return self._done(ctx, Outcome.DELAY_RECORDED)
-        hard = any(r.hard for r in failed)
-        effects.event("bounced", data={**details, "hard": hard}, **common)
-        if user_id is not None:
+        if user_id is not None and plan.suppress:
+            effects.suppress(user_id=user_id, address=plan.recipient, reason="complaint")
+        if user_id is not None and plan.count_bounce:
             tally = effects.count_bounce(
-                user_id=user_id, hard=hard, address=common["recipient"], details=details
+                user_id=user_id, hard=plan.hard, address=plan.recipient, details=plan.data
             )
-            ctx.effects.steps.append(
+            effects.steps.append(
                 f"bounce score of user {user_id} now {tally.score:g}"
                 + (" (suppressed)" if tally.crossed else "")
             )
-        return self._done(ctx, Outcome.BOUNCE_RECORDED, detail="hard" if hard else "soft")
+        return self._done(ctx, plan.outcome, detail=plan.detail, write=not stored)
 
     def _reply(self, ctx: _Context, token: ReplyToken) -> InboundResult:
         session = ctx.effects.find_session(token.session_key)
@@ -384,12 +372,13 @@ class InboundPipeline:
         notice: str | None = None,
         session_id: int | None = None,
         module_name: str | None = None,
+        write: bool = True,
     ) -> InboundResult:
         status = "failed" if outcome is Outcome.FAILED else "done"
         values: dict[str, Any] = {"status": status, "outcome": str(outcome), "error": error}
         if session_id is not None:
             values["session_id"] = session_id
-        ctx.effects.finish(ctx.inbound_id, **values)
+        ctx.effects.finish(ctx.inbound_id if write else None, **values)
         result = self._result(
             outcome,
             ctx.inbound_id,
@@ -429,7 +418,7 @@ class InboundPipeline:
 class _Context:
     """The facts about one message that every step reads."""
 
-    __slots__ = ("address", "effects", "envelope", "inbound_id", "kind", "parsed", "token")
+    __slots__ = ("address", "effects", "envelope", "fresh", "inbound_id", "kind", "parsed", "token")
 
     def __init__(
         self,
@@ -443,6 +432,7 @@ class _Context:
     ) -> None:
         self.parsed, self.envelope, self.effects = parsed, envelope, effects
         self.inbound_id, self.address, self.kind, self.token = inbound_id, address, kind, token
+        self.fresh = False  # the claim inserted a new row (with the values it was given)
 
 
 def _fields(result: InboundResult) -> dict[str, Any]:
@@ -452,11 +442,8 @@ def _fields(result: InboundResult) -> dict[str, Any]:
 def _head_only(raw: bytes) -> bytes:
     """The header section of an oversized message (enough to answer it), capped at 256 KiB."""
     head = raw[: 256 * 1024]
-    for sep in _HEADER_END:
-        cut = head.find(sep)
-        if cut >= 0:
-            return head[: cut + len(sep)]
-    return head
+    end = HEADER_END.search(head)
+    return head[: end.end()] if end else head
 
 
 def _size_context(size: int, limit: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ come first, then the visible To and Cc (RFC 5322 section 3.6.3).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from postroom.inbound.parse import ParsedMessage, addresses_in
 
@@ -18,18 +18,22 @@ def candidate_addresses(
     parsed: ParsedMessage,
     envelope_recipients: Sequence[str],
     is_ours: Callable[[str], bool],
-) -> list[str]:
-    """Our addresses in the order they should be tried, without duplicates."""
+) -> Iterator[str]:
+    """Our addresses in the order they should be tried, without duplicates.
+
+    Lazy: the caller stops at the first one that verifies, so when the envelope recipient is
+    ours (the usual case) the address headers are never parsed.
+    """
     seen: set[str] = set()
-    ordered: list[str] = []
-    pool = [r.strip().strip("<>") for r in envelope_recipients]
+
+    def fresh(addresses: Iterable[str]) -> Iterator[str]:
+        for address in addresses:
+            folded = address.lower()
+            if address and folded not in seen:
+                seen.add(folded)
+                if is_ours(address):
+                    yield address
+
+    yield from fresh(r.strip().strip("<>") for r in envelope_recipients)
     for name in HEADER_ORDER:
-        pool.extend(addresses_in(parsed.header_all(name)))
-    for address in pool:
-        folded = address.lower()
-        if folded in seen or not address:
-            continue
-        seen.add(folded)
-        if is_ours(address):
-            ordered.append(address)
-    return ordered
+        yield from fresh(addresses_in(parsed.header_all(name)))

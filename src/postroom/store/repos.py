@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from postroom.store import fastpath
 from postroom.store.models import (
     BounceScoreRow,
     EventRow,
@@ -27,6 +29,14 @@ from postroom.store.models import (
 INBOUND = cast(Table, InboundMessageRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
 BOUNCE_SCORES = cast(Table, BounceScoreRow.__table__)
+
+Tx = Session | Connection
+
+
+def _conn(tx: Tx) -> Connection:
+    """Hot-path functions take an ORM session or a bare Core connection (cheaper per call)."""
+    return tx.connection() if isinstance(tx, Session) else tx
+
 
 # --- sessions ----------------------------------------------------------------------------------
 
@@ -57,34 +67,38 @@ def insert_session(
     return row
 
 
-def find_session(tx: Session, key: bytes) -> SessionRow | None:
-    return tx.scalars(select(SessionRow).where(SessionRow.key == key)).one_or_none()
+SESSIONS = cast(Table, SessionRow.__table__)
+SUPPRESSIONS = cast(Table, SuppressionRow.__table__)
+NOTICES = cast(Table, NoticeRow.__table__)
 
 
-def take_session_use(tx: Session, session_id: int) -> bool:
+def _insert_for(tx: Tx) -> Any:
+    return pg_insert if _conn(tx).dialect.name == "postgresql" else sqlite_insert
+
+
+def find_session(tx: Tx, key: bytes) -> Any:
+    """The session row with this key (a Core row with the table's columns), or None."""
+    return _conn(tx).execute(select(SESSIONS).where(SESSIONS.c.key == key)).one_or_none()
+
+
+def take_session_use(tx: Tx, session_id: int) -> bool:
     """Spend one use atomically; False when none was left (a concurrent reply took it)."""
-    result = tx.execute(
-        update(SessionRow)
-        .where(SessionRow.id == session_id)
-        .where((SessionRow.uses_left.is_(None)) | (SessionRow.uses_left > 0))
-        .values(
-            use_count=SessionRow.use_count + 1,
-            uses_left=func.coalesce(SessionRow.uses_left - 1, None),
-        )
-        .execution_options(synchronize_session=False)
+    c = SESSIONS.c
+    result = _conn(tx).execute(
+        update(SESSIONS)
+        .where(c.id == session_id)
+        .where(c.uses_left.is_(None) | (c.uses_left > 0))
+        .values(use_count=c.use_count + 1, uses_left=func.coalesce(c.uses_left - 1, None))
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
-def give_back_session_use(tx: Session, session_id: int) -> None:
-    tx.execute(
-        update(SessionRow)
-        .where(SessionRow.id == session_id)
-        .values(
-            use_count=SessionRow.use_count - 1,
-            uses_left=func.coalesce(SessionRow.uses_left + 1, None),
-        )
-        .execution_options(synchronize_session=False)
+def give_back_session_use(tx: Tx, session_id: int) -> None:
+    c = SESSIONS.c
+    _conn(tx).execute(
+        update(SESSIONS)
+        .where(c.id == session_id)
+        .values(use_count=c.use_count - 1, uses_left=func.coalesce(c.uses_left + 1, None))
     )
 
 
@@ -110,35 +124,14 @@ class Claim:
 
     inbound_id: int
     claimed: bool
-    state: str  # the earlier outcome (or status) when not claimed
+    state: str  # "new" (inserted now), "processing" (taken over), or the earlier outcome
 
 
-def _insert(tx: Session, table: Any) -> Any:
-    dialect = tx.get_bind().dialect.name
-    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-
-
-# Statements of the per-message hot path are built once per dialect with bind parameters:
-# literal .values() would make SQLAlchemy build and hash a new statement for every message.
-_STATEMENTS: dict[tuple[str, str], Any] = {}
-
-
-def _statement(tx: Session, name: str, build: Any) -> Any:
-    dialect = tx.get_bind().dialect.name
-    stmt = _STATEMENTS.get((dialect, name))
-    if stmt is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = _STATEMENTS[(dialect, name)] = build(insert)
-    return stmt
-
-
-def _claim_insert(insert: Any) -> Any:
-    table = INBOUND
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+_CLAIM_SQL = fastpath.insert_sql(INBOUND, conflict="dedupe_key", returning="id")
 
 
 def claim_inbound(
-    tx: Session, *, key: str, now: datetime, lease: timedelta, values: Mapping[str, Any]
+    tx: Tx, *, key: str, now: datetime, lease: timedelta, values: Mapping[str, Any]
 ) -> Claim:
     """Insert the message under its dedupe key, or find the row already there.
 
@@ -148,15 +141,15 @@ def claim_inbound(
     Core statements, no ORM objects: this runs for every message received.
     """
     table = INBOUND
-    conn = tx.connection()
+    conn = _conn(tx)
     row: dict[str, Any] = dict.fromkeys(_INBOUND_OPTIONAL)
     row.update(values)
-    row.update(
-        details=values.get("details") or {}, dedupe_key=key, claimed_at=now, status="processing"
-    )
-    inserted = conn.execute(_statement(tx, "claim", _claim_insert), row).scalar_one_or_none()
+    row.setdefault("status", "processing")
+    row.update(details=values.get("details") or {}, dedupe_key=key, claimed_at=now)
+    row = {column.name: row.get(column.name) for column in INBOUND.columns if column.name != "id"}
+    inserted = fastpath.execute(conn, "claim", _CLAIM_SQL, INBOUND, row).scalar_one_or_none()
     if inserted is not None:
-        return Claim(inserted, True, "processing")
+        return Claim(inserted, True, "new")
     existing = conn.execute(
         select(table.c.id, table.c.status, table.c.outcome, table.c.claimed_at).where(
             table.c.dedupe_key == key
@@ -198,11 +191,11 @@ def get_inbound(tx: Session, inbound_id: int) -> InboundMessageRow | None:
     return tx.get(InboundMessageRow, inbound_id)
 
 
-def finish_inbound(tx: Session, inbound_id: int, **values: Any) -> None:
+def finish_inbound(tx: Tx, inbound_id: int, **values: Any) -> None:
     """Record the outcome (and whatever else ``values`` names) of a claimed message."""
     table = INBOUND
     stmt = update(table).where(table.c.id == bindparam("b_inbound_id"))
-    tx.connection().execute(stmt, {"b_inbound_id": inbound_id, **values})
+    _conn(tx).execute(stmt, {"b_inbound_id": inbound_id, **values})
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -219,10 +212,13 @@ _EVENT_COLUMNS = (
 )
 
 
-def add_event(tx: Session, *, type: str, occurred_at: datetime, **values: Any) -> None:
+_EVENT_SQL = fastpath.insert_sql(EVENTS)
+
+
+def add_event(tx: Tx, *, type: str, occurred_at: datetime, **values: Any) -> None:
     row: dict[str, Any] = dict.fromkeys(_EVENT_COLUMNS)
     row.update(values, type=type, occurred_at=occurred_at, data=values.get("data") or {})
-    tx.connection().execute(EVENTS.insert(), row)
+    fastpath.execute(_conn(tx), "event", _EVENT_SQL, EVENTS, row)
 
 
 def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> list[EventRow]:
@@ -235,26 +231,27 @@ def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> li
 # --- bounce scores and suppressions -----------------------------------------------------------
 
 
-def _bounce_upsert(insert: Any) -> Any:
-    table = BOUNCE_SCORES
-    c = table.c
-    stmt = insert(table)
-    new = stmt.excluded  # the row this bounce would have inserted
-    stale = c.last_bounce_at < bindparam("b_cutoff")
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[c.user_id],
-        set_={
-            "score": case((stale, new.score), else_=c.score + new.score),
-            "hard_count": case((stale, new.hard_count), else_=c.hard_count + new.hard_count),
-            "soft_count": case((stale, new.soft_count), else_=c.soft_count + new.soft_count),
-            "last_bounce_at": new.last_bounce_at,
-        },
+def _restart_or_add(column: str) -> str:
+    # A score whose last bounce is older than the quiet period starts again from this bounce.
+    return (
+        f"{column} = CASE WHEN bounce_scores.last_bounce_at < :b_cutoff THEN excluded.{column} "
+        f"ELSE bounce_scores.{column} + excluded.{column} END"
     )
-    return stmt.returning(c.score)
+
+
+_BOUNCE_SQL = fastpath.insert_sql(
+    BOUNCE_SCORES,
+    conflict="user_id",
+    update=", ".join(
+        [_restart_or_add(c) for c in ("score", "hard_count", "soft_count")]
+        + ["last_bounce_at = excluded.last_bounce_at"]
+    ),
+    returning="score",
+)
 
 
 def add_bounce_score(
-    tx: Session, *, user_id: int, weight: float, hard: bool, now: datetime, quiet: timedelta
+    tx: Tx, *, user_id: int, weight: float, hard: bool, now: datetime, quiet: timedelta
 ) -> float:
     """Add one bounce and return the new score, in one atomic upsert.
 
@@ -269,8 +266,8 @@ def add_bounce_score(
         "last_bounce_at": now,
         "b_cutoff": now - quiet,
     }
-    stmt = _statement(tx, "bounce", _bounce_upsert)
-    return float(tx.connection().execute(stmt, params).scalar_one())
+    result = fastpath.execute(_conn(tx), "bounce", _BOUNCE_SQL, BOUNCE_SCORES, params)
+    return float(result.scalar_one())
 
 
 def get_bounce_score(tx: Session, user_id: int) -> BounceScoreRow | None:
@@ -278,7 +275,7 @@ def get_bounce_score(tx: Session, user_id: int) -> BounceScoreRow | None:
 
 
 def suppress_user(
-    tx: Session,
+    tx: Tx,
     *,
     user_id: int,
     address: str | None,
@@ -286,40 +283,42 @@ def suppress_user(
     now: datetime,
     details: Mapping[str, Any],
 ) -> bool:
-    """Suppress a user's address; False when it already was."""
-    if tx.scalars(select(SuppressionRow).where(SuppressionRow.user_id == user_id)).first():
-        return False
-    tx.add(
-        SuppressionRow(
-            user_id=user_id, address=address, reason=reason, created_at=now, details=dict(details)
-        )
+    """Suppress a user's address; False when it already was (the user id is unique)."""
+    stmt = _insert_for(tx)(SUPPRESSIONS).on_conflict_do_nothing(index_elements=["user_id"])
+    result = _conn(tx).execute(
+        stmt.returning(SUPPRESSIONS.c.id),
+        {
+            "user_id": user_id,
+            "address": address,
+            "reason": reason,
+            "created_at": now,
+            "details": dict(details),
+        },
     )
-    tx.flush()
-    return True
+    return result.scalar_one_or_none() is not None
 
 
-def is_suppressed(tx: Session, user_id: int) -> bool:
-    found = tx.scalars(select(SuppressionRow.id).where(SuppressionRow.user_id == user_id)).first()
-    return found is not None
+def is_suppressed(tx: Tx, user_id: int) -> bool:
+    query = select(SUPPRESSIONS.c.id).where(SUPPRESSIONS.c.user_id == user_id)
+    return _conn(tx).execute(query).first() is not None
 
 
 # --- notices (error emails) -------------------------------------------------------------------
 
 
-def count_notices_since(tx: Session, to_address: str, since: datetime) -> int:
-    return int(
-        tx.scalar(
-            select(func.count(NoticeRow.id))
-            .where(NoticeRow.to_address == to_address.lower())
-            .where(NoticeRow.created_at >= since)
-            .where(NoticeRow.status == "sent")
-        )
-        or 0
+def count_notices_since(tx: Tx, to_address: str, since: datetime) -> int:
+    c = NOTICES.c
+    query = (
+        select(func.count(c.id))
+        .where(c.to_address == to_address.lower())
+        .where(c.created_at >= since)
+        .where(c.status == "sent")
     )
+    return int(_conn(tx).execute(query).scalar_one())
 
 
 def add_notice(
-    tx: Session,
+    tx: Tx,
     *,
     to_address: str,
     kind: str,
@@ -327,14 +326,15 @@ def add_notice(
     inbound_id: int | None,
     status: str,
     raw: bytes,
-) -> NoticeRow:
-    row = NoticeRow(
-        to_address=to_address.lower(),
-        kind=kind,
-        created_at=now,
-        inbound_id=inbound_id,
-        status=status,
-        raw=raw,
+) -> None:
+    _conn(tx).execute(
+        NOTICES.insert(),
+        {
+            "to_address": to_address.lower(),
+            "kind": kind,
+            "created_at": now,
+            "inbound_id": inbound_id,
+            "status": status,
+            "raw": raw,
+        },
     )
-    tx.add(row)
-    return row

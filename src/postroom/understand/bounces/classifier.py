@@ -17,11 +17,11 @@ from email.message import Message
 
 from .arf import parse_feedback_report, returned_recipients
 from .autoreply import autoreply_headers, autoreply_subject, autoreply_text
-from .dialects import cut_returned, find_recipients, is_daemon
+from .dialects import MAX_SCAN, cut_returned, find_recipients, inline_returned, is_daemon
 from .dsn import parse_delivery_status
 from .headers import all_addresses, decode_words, first_address, message_id
 from .mime import Part, parse_entity
-from .parts import Contents, collect
+from .parts import Contents, collect, forwarded_report
 from .recipients import from_dsn, from_ses, from_text
 from .ses import parse_ses_notification
 from .types import Classification, MessageKind, RecipientResult
@@ -90,11 +90,16 @@ def _classify(data: bytes) -> Classification:
         return Classification(MessageKind.COMPLAINT, recipients, original_id, ftype, defects)
 
     exclude = _excluded(top, contents)
-    notice = cut_returned("\n".join(contents.texts))
-    dsn_text = "\n".join(contents.dsn)
+    full = "\n".join(contents.texts)
+    notice = cut_returned(full)
+    dsn_text = "\n".join(contents.dsn or _forwarded_report(contents.returned))
     low = notice.lower()
     if not dsn_text and "-recipient" in low and _DSN_IN_TEXT.search(low):
-        dsn_text = notice
+        dsn_text = notice  # RFC 3464 fields pasted into the notice
+    elif not dsn_text and _DSN_IN_TEXT.search(full[len(notice) : MAX_SCAN].lower()):
+        # A whole bounce forwarded inline as text, which cut_returned took for the returned
+        # message: its fields still name the failure.
+        dsn_text = full[:MAX_SCAN]
     report = None
     if dsn_text:
         report = parse_delivery_status(dsn_text)
@@ -103,7 +108,6 @@ def _classify(data: bytes) -> Classification:
             if found:
                 return _report(found, original_id, defects)
 
-    full = "\n".join(contents.texts)
     ses = parse_ses_notification(full) if "notificationType" in full else None
     if ses is not None and ses.kind in ("bounce", "delivery") and ses.recipients:
         return _report(from_ses(ses), original_id or ses.message_id, defects)
@@ -132,12 +136,24 @@ def _classify(data: bytes) -> Classification:
         )
     )
     if looks_bounce:
-        found_text = find_recipients(notice, exclude)
-        results = from_text(found_text, notice, failed_header, contents.returned, report)
+        # The bounce's addressee is the original sender: a recipient only if nobody else is.
+        addressee = frozenset(all_addresses(top.get("to"))) - {sender}
+        found_text = find_recipients(notice, exclude - addressee, addressee)
+        returned = contents.returned
+        if returned is None and not found_text and not failed_header:
+            returned = inline_returned(full[len(notice) :])
+        results = from_text(found_text, notice, failed_header, returned, report)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
     if autoreply_text(notice) and not top.get("in-reply-to") and not top.get("references"):
         return _auto_reply(sender, original_id, defects)
     return Classification(MessageKind.NORMAL, (), original_id, None, defects)
+
+
+def _forwarded_report(returned: Part | None) -> list[str]:
+    """The report parts of a returned message that is itself a bounce (RFC 3462 report)."""
+    if returned is None or not returned.ctype.startswith("multipart/report"):
+        return []
+    return forwarded_report(returned)
 
 
 def _report(

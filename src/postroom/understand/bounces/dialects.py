@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from .headers import ADDRESS
+from .mime import Part, parse_fields
 
 # Scanning further never finds a recipient in a real notice; it only costs time on huge mail.
 MAX_SCAN = 16 * 1024
@@ -62,6 +63,7 @@ _DAEMON = re.compile(
     r"|daemon|bounce[sd]?|mail\.?delivery|abuse|administrator|double-bounce)$",
     re.IGNORECASE,
 )
+_NAME_ADDR = re.compile(r"[ \t]*<(?!mailto:)([^<>\s@:]+@[^<>\s]+)>", re.IGNORECASE)
 _URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
 # "host mx.example[192.0.2.1]: 550 ..." (Exim, Postfix) or "... said:" after a named server.
 _REMOTE_HOST = re.compile(
@@ -101,6 +103,17 @@ def cut_returned(text: str) -> str:
     return head
 
 
+def inline_returned(rest: str) -> Part | None:
+    """The header of a returned message pasted as text after the notice (what
+    :func:`cut_returned` cut off), or None: the first block of header fields, up to a blank
+    line (RFC 5322 section 2.1)."""
+    m = _HEADER_START.search(rest, 0, 4096)
+    if m is None:
+        return None
+    block = rest[m.start() :].split("\n\n", 1)[0]
+    return Part(parse_fields(block[:MAX_SCAN]), b"")
+
+
 def _separator(text: str) -> int:
     """Where a separator line ("------ Original message ------") starts, else the length."""
     low = text.lower()
@@ -119,10 +132,20 @@ def is_daemon(address: str) -> bool:
     return bool(_DAEMON.match(address.partition("@")[0]))
 
 
-def find_recipients(notice: str, exclude: set[str]) -> list[TextRecipient]:
-    """Failed recipients named in a notice's text, each with its diagnostic lines."""
+def find_recipients(
+    notice: str, exclude: set[str], sender: frozenset[str] = frozenset()
+) -> list[TextRecipient]:
+    """Failed recipients named in a notice's text, each with its diagnostic lines.
+
+    ``exclude`` are never recipients. ``sender`` (the original sender, whom the bounce is
+    addressed to) is one only when the notice names nobody else in recipient position: people
+    do send mail to themselves, and the notice then lists their own address as the failure.
+    """
     lines = notice.split("\n")
-    strong, weak = _mentions(lines, exclude, True)
+    strong, weak = _mentions(lines, exclude | sender, True)
+    if not strong and sender:
+        own, _ = _mentions(lines, exclude, True)
+        strong = [(i, a) for i, a in own if a in sender]
     chosen = strong or weak
     order: list[str] = []
     for _, address in chosen:
@@ -164,6 +187,11 @@ def _mentions(
                 continue
             before = scrubbed[: m.start()]
             if before.endswith(("=", "/", "?", ":")) or "message-id" in before.lower():
+                continue
+            named = _NAME_ADDR.match(scrubbed, m.end())
+            if named and named.group(1).lower() != address and not before.endswith("<"):
+                # "a@example.com <b@example.net>": RFC 5322 section 3.4 name-addr, the first
+                # is only the display name of the mailbox in angle brackets.
                 continue
             if not rank:
                 strong.append((index, address))
@@ -219,13 +247,22 @@ def find_remote_host(text: str) -> str | None:
 
 
 def scrub(text: str) -> str:
-    """Diagnostic text without URLs and addresses, whose words must not decide a reason.
+    """Diagnostic text without addresses, and with each URL cut to its host name.
 
-    Neither a URL nor an address spans white space, so only the words that may hold one are
-    rewritten; the whole text is never scanned.
+    An address's local part (``filtered@``, ``spam-test@``) and a URL's path and query must
+    not decide a reason; a URL's host may, as it names the service that refused the mail
+    (``www.spamhaus.org/query/...`` is a block list). Neither a URL nor an address spans
+    white space, so only the words that may hold one are rewritten.
     """
     words = text.split()
     for i, word in enumerate(words):
         if "@" in word or "://" in word or "www." in word.lower():
-            words[i] = ADDRESS.sub(" ", _URL.sub(" ", word))
+            words[i] = ADDRESS.sub(" ", _URL.sub(_url_host, word))
     return " ".join(" ".join(words).split())
+
+
+def _url_host(match: re.Match[str]) -> str:
+    """The host of a URL (RFC 3986 section 3.2.2), surrounded by spaces."""
+    rest = match.group(0).partition("://")[2] or match.group(0)
+    host = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    return f" {host} "

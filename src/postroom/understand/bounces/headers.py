@@ -13,8 +13,10 @@ import re
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _ENCODED_GAP = re.compile(r"(\?=)\s+(=\?)")
+# RFC 5321 section 4.1.2 Mailbox: a dot-string local part, or a quoted string without white
+# space ("neko....nyaan...."@example.org: consecutive dots need the quotes).
 ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-][A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]*"
+    r"(?:\"[^\"\s\\@]{1,64}\"|[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-][A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]*)"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
 )
 _BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")

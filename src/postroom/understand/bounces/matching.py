@@ -162,6 +162,7 @@ def _tree(by_trigger: dict[str, set[int]]) -> tuple[_Node, ...]:
 
     return tuple(node(k) for k in sorted(keys) if parent[k] is None)
 
+
 # RFC 5321 section 4.1 command names and the prose MTAs use for them, with the stage each names.
 # ``True`` asks for a word boundary on both sides ("data" but not "metadata").
 _STAGE_WORDS: tuple[tuple[str, str, bool], ...] = (

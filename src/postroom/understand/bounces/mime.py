@@ -135,7 +135,12 @@ def parse_entity(data: bytes, depth: int = 0, budget: list[int] | None = None) -
         # The returned message (RFC 3464 section 2, RFC 6522 section 3): only its header is
         # read, so a 15 MB attachment in it is never split, decoded or scanned.
         budget[0] -= 1
-        part.children.append(parse_header(decode_transfer(part, MAX_HEADER_BYTES)))
+        header = parse_header(decode_transfer(part, MAX_HEADER_BYTES))
+        if header.ctype.startswith("multipart/report") and len(part.body) <= MAX_TEXT_BYTES:
+            # A bounce forwarded whole (RFC 6522 section 3): its own report parts say who
+            # failed, and a report is small, so it is read like the message that carries it.
+            header = parse_entity(decode_transfer(part), depth + 1, budget)
+        part.children.append(header)
     return part
 
 

@@ -70,3 +70,8 @@ def collect(top: Part) -> Contents:
     if not out.texts:
         out.texts.extend(html)
     return out
+
+
+def forwarded_report(report: Part) -> list[str]:
+    """The ``message/delivery-status`` texts of a whole bounce forwarded as an attachment."""
+    return collect(report).dsn

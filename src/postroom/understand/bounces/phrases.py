@@ -140,7 +140,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"(?:account|mailbox|user) .{0,40}(?:is|has been) (?:disabled|suspended|deactivated)",
             r"(?:disabled|suspended|inactive|deactivated) (?:recipient|account|mailbox|user)",
             r"not active",
-            r"temporarily (?:disabled|suspended)",
+            # Not Postfix's "delivery temporarily suspended": that is its queue, not the mailbox.
+            r"(?<!delivery )temporarily (?:disabled|suspended)",
             r"recipient account is blocked",
             r"compte du destinataire est bloque",
             r"boite du destinataire archivee",
@@ -236,6 +237,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"ip (?:address )?(?:is )?(?:blocked|banned|rejected|blacklisted)",
             r"banned (?:sending )?ip",
             r"connection refused by",
+            # Postfix: the server answered the greeting (RFC 5321 section 4.3.2) with a refusal.
+            r"refused to talk to me",
             r"client host .{0,40}rejected",
             r"service refused",
             r"service refuse\b",
@@ -313,6 +316,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"(?:this|the) user (?:doesn't|does not) have an? .{0,40}account",
             r"destinataire invalide",
             r"not a valid (?:mailbox|user|recipient)",
+            # Nobody the message was addressed to exists there (MMS gateways, Exim).
+            r"no valid recipients?\b",
         ),
     ),
 )

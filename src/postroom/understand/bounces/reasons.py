@@ -14,12 +14,22 @@ The decision, in order of how much each signal proves:
 6. The stage alone: a refusal at the greeting or ``EHLO`` (RFC 5321 section 4.3.2) is a block
    on the sending host; one at ``MAIL`` a refusal of the sender.
 
+Weaker evidence, read only where the above is silent: a vendor's bounce category field
+(PowerMTA's ``X-PowerMTA-BounceCategory``, right after a precise code); an RFC 3464 section
+2.3.6 diagnostic of type ``X-Unix`` (a local program's exit status: ``mailererror``); the
+notice's own lines about the recipient when the report's diagnostic and code say nothing (or
+only "user unknown" at an unknown stage); and a delay nothing explains (``expired``).
+
+Phrases are matched through :class:`.matching.PhraseIndex`: one shared scan for literal
+trigger words decides which reasons' expressions run at all.
+
 ``hard`` follows the reason rather than the class digit: an unknown mailbox or domain, a moved
 mailbox and a domain that takes no mail will fail again; a full mailbox or a block may not.
 """
 
 from __future__ import annotations
 
+from .dialects import scrub
 from .matching import PhraseIndex, find_command
 from .phrases import GENERAL, MAILBOX_UNKNOWN, SPECIFIC
 from .statuses import (
@@ -120,19 +130,22 @@ def reason_from_category(category: str | None) -> str | None:
     return _CATEGORIES.get((category or "").strip().lower())
 
 
-def _from_words(sample: str, by_status: str | None, command: str | None) -> str | None:
-    """Steps 2 to 5 of the module docstring on one lower-cased sample."""
+def _from_words(sample: str, by_status: str | None, command: str | None) -> tuple[str | None, bool]:
+    """Steps 2 to 5 of the module docstring on one lower-cased sample: the reason, and whether
+    it is only a guess ("user unknown" at an unknown stage, read as a filter's words)."""
     hits = _INDEX.scan(sample)
     reason = _INDEX.first("specific", sample, hits)
     if reason is not None:
-        return reason
+        return reason, False
     if by_status == "userunknown":
-        return by_status
+        return by_status, False
     if _INDEX.first("unknown", sample, hits):
         # The caller's command may come from a wider text; qmail names the stage in prose
         # ("does not like recipient") right in the diagnostic.
-        return _mailbox_unknown(by_status, command or find_command(sample))
-    return _INDEX.first("general", sample, hits)
+        stage = command or find_command(sample)
+        verdict = _mailbox_unknown(by_status, stage)
+        return verdict, stage is None and verdict == "filtered"
+    return _INDEX.first("general", sample, hits), False
 
 
 def decide_reason(
@@ -150,7 +163,7 @@ def decide_reason(
     ``status`` is the RFC 3463 code (stated or None), ``text`` the diagnostic with addresses
     and URLs removed, ``command`` what :func:`find_command` found (``conn``, ``mail``, ``rcpt``,
     ``data`` or None). Optional evidence, each used only where the diagnostic is silent:
-    ``context`` the notice's own lines about the recipient (a short report diagnostic often
+    ``context`` the notice's own lines about the recipient, unscrubbed (a short diagnostic often
     leaves the words to the notice); ``action`` the RFC 3464 section 2.3.3 action (a delay
     nothing else explains has outlived its retries: ``expired``); ``mailer`` whether the
     section 2.3.6 diagnostic type says a local program answered (``X-Unix``) rather than an
@@ -163,14 +176,18 @@ def decide_reason(
     if by_category is not None:
         return by_category
     sample = _sample(text)
-    reason = _from_words(sample, by_status, command) if sample else None
+    reason, guess = _from_words(sample, by_status, command) if sample else (None, False)
     if reason is None and mailer:
         # RFC 3464 section 2.3.6: not an SMTP reply but a local delivery program's exit status.
         return "mailererror"
-    if reason is None or (reason == "filtered" and by_status != "filtered"):
-        words = _sample(context)
+    if (reason is None and by_status is None) or guess:
+        # The code says nothing (X.0.0, X.3.0 or none) and the diagnostic little: the notice's
+        # own words may say more (Gmail: "the address couldn't be found").
+        words = _sample(scrub(context)) if context else ""
         if words and words != sample:
-            reason = _from_words(words, by_status, command) or reason
+            found, weak = _from_words(words, by_status, command)
+            if found is not None and not (guess and weak):
+                reason = found
     if reason is None:
         reason = by_status
     if command == "mail" and reason in _ADDRESS_VERDICTS:

@@ -64,7 +64,7 @@ def build(
         status,
         clean,
         command,
-        context=scrub(context) if diag and context else None,
+        context=context if diag else None,
         action=action,
         mailer=mailer,
         category=category,
