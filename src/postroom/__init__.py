@@ -33,7 +33,20 @@ _HOMES = {
     "load_settings": "postroom.settings",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "Attachment",
+    "DigestEntry",
+    "InboundResult",
+    "IssuedAddress",
+    "IssuedDigest",
+    "Outcome",
+    "Postroom",
+    "PostroomError",
+    "Reject",
+    "Reply",
+    "Settings",
+    "load_settings",
+]
 
 
 def __getattr__(name: str) -> Any:
