@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
+
+from postroom.errors import StoreError, StoreUnavailable
 
 _NAMED = re.compile(r":(\w+)")
 _CACHE: dict[tuple[str, str], str] = {}
@@ -71,9 +73,22 @@ def _convert(conn: Connection, table: Table, values: Mapping[str, Any]) -> dict[
 
 def execute(
     conn: Connection, name: str, sql: str, table: Table, values: Mapping[str, Any]
-) -> CursorResult[Any]:
-    """Run the statement ``name`` (SQL with ``:param`` names) with converted ``values``."""
-    return conn.exec_driver_sql(_driver_sql(conn, name, sql), _convert(conn, table, values))
+) -> Any:
+    """Run the statement ``name`` (SQL with ``:param`` names) with converted ``values``, on
+    the driver's cursor inside ``conn``'s transaction; returns the first row or None."""
+    text = _driver_sql(conn, name, sql)
+    params = _convert(conn, table, values)
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(text, params)
+        return cursor.fetchone() if cursor.description else None
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
+        raise StoreUnavailable(f"database unavailable: {exc}") from exc
+    except dbapi.Error as exc:
+        raise StoreError(f"{name} failed: {exc}") from exc
+    finally:
+        cursor.close()
 
 
 def insert_sql(

@@ -147,9 +147,9 @@ def claim_inbound(
     row.setdefault("status", "processing")
     row.update(details=values.get("details") or {}, dedupe_key=key, claimed_at=now)
     row = {column.name: row.get(column.name) for column in INBOUND.columns if column.name != "id"}
-    inserted = fastpath.execute(conn, "claim", _CLAIM_SQL, INBOUND, row).scalar_one_or_none()
+    inserted = fastpath.execute(conn, "claim", _CLAIM_SQL, INBOUND, row)
     if inserted is not None:
-        return Claim(inserted, True, "new")
+        return Claim(int(inserted[0]), True, "new")
     existing = conn.execute(
         select(table.c.id, table.c.status, table.c.outcome, table.c.claimed_at).where(
             table.c.dedupe_key == key
@@ -266,8 +266,8 @@ def add_bounce_score(
         "last_bounce_at": now,
         "b_cutoff": now - quiet,
     }
-    result = fastpath.execute(_conn(tx), "bounce", _BOUNCE_SQL, BOUNCE_SCORES, params)
-    return float(result.scalar_one())
+    [score] = fastpath.execute(_conn(tx), "bounce", _BOUNCE_SQL, BOUNCE_SCORES, params)
+    return float(score)
 
 
 def get_bounce_score(tx: Session, user_id: int) -> BounceScoreRow | None:

@@ -182,8 +182,9 @@ def _mentions(
         scrubbed = _URL.sub(" ", line) if "/" in line or "www" in line.lower() else line
         for m in ADDRESS.finditer(scrubbed):
             address = m.group(0).strip(".").lower()
-            if address in exclude or "/" in address or is_daemon(address):
+            if address in exclude or "/" in address or (rank and is_daemon(address)):
                 # A "/" makes it a path (.forward, a mailbox file) or an ARN, not a mailbox.
+                # A report may name postmaster@ as its failed recipient: contexts keep it.
                 continue
             before = scrubbed[: m.start()]
             if before.endswith(("=", "/", "?", ":")) or "message-id" in before.lower():

@@ -22,6 +22,9 @@ _FIELD = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 
+# An indented line that opens with a field name (RFC 5322 section 3.6.8 ftext, no spaces).
+_NAMED = re.compile(r"[ \t]*[!-9;-~]+[ \t]*:")
+
 
 @dataclass(slots=True)
 class DsnRecipient:
@@ -64,8 +67,10 @@ def parse_delivery_status(text: str) -> DsnReport:
         m = _FIELD.match(line)
         if m:
             fields.append((m.group(1).lower(), m.group(2).strip()))
-        elif fields and line[:1] in (" ", "\t") and line.strip() and ":" not in line[:30]:
-            # RFC 5322 folding: a Diagnostic-Code often runs over several lines.
+        elif fields and line[:1] in (" ", "\t") and line.strip() and not _NAMED.match(line):
+            # RFC 5322 folding: a Diagnostic-Code often runs over several lines, and its text
+            # may hold colons ("validation failed: RCPT TO not accepted: 5.7.1 ..."); only a
+            # line that opens with a field name is not a continuation.
             name, value = fields[-1]
             fields[-1] = (name, value + " " + line.strip())
         elif fields and not line.strip():
