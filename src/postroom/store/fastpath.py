@@ -71,9 +71,7 @@ def _convert(conn: Connection, table: Table, values: Mapping[str, Any]) -> dict[
     return out
 
 
-def execute(
-    conn: Connection, name: str, sql: str, table: Table, values: Mapping[str, Any]
-) -> Any:
+def execute(conn: Connection, name: str, sql: str, table: Table, values: Mapping[str, Any]) -> Any:
     """Run the statement ``name`` (SQL with ``:param`` names) with converted ``values``, on
     the driver's cursor inside ``conn``'s transaction; returns the first row or None."""
     text = _driver_sql(conn, name, sql)

@@ -23,7 +23,7 @@ _FIELD = re.compile(
 )
 
 # An indented line that opens with a field name (RFC 5322 section 3.6.8 ftext, no spaces).
-_NAMED = re.compile(r"[ \t]*[!-9;-~]+[ \t]*:")
+_NAMED = re.compile(r"[ \t]*[!-9;-~]+[ \t]*:(?![^ \t])")
 
 
 @dataclass(slots=True)
