@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,12 +331,9 @@ def replay(state: _State, inbound_id: int, dry_run: bool, force: bool) -> None:
 # --- understanding -----------------------------------------------------------------------------
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def classify(paths: tuple[str, ...]) -> None:
-    """Classify messages (bounce, auto_reply, complaint, delivered, normal): one JSON line each."""
-    from postroom.understand.bounces import classify_message
-
+def _json_lines(paths: tuple[str, ...], understand: Callable[[bytes], Any]) -> NoReturn:
+    """One JSON object per path, in order; an unreadable path gets an ``error`` line and the
+    command exits 65 at the end (the other paths are still answered)."""
     failed = False
     for path in paths:
         try:
@@ -345,8 +342,18 @@ def classify(paths: tuple[str, ...]) -> None:
             click.echo(json.dumps({"path": path, "error": str(exc)}))
             failed = True
             continue
-        click.echo(json.dumps({"path": path, **classify_message(data).to_json()}))
+        result = understand(data).to_json()
+        click.echo(json.dumps({"path": path, **result}, ensure_ascii=False))
     sys.exit(EX_DATAERR if failed else EX_OK)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def classify(paths: tuple[str, ...]) -> None:
+    """Classify messages (bounce, auto_reply, complaint, delivered, normal): one JSON line each."""
+    from postroom.understand.bounces import classify_message
+
+    _json_lines(paths, classify_message)
 
 
 @main.command()
@@ -355,16 +362,7 @@ def extract(paths: tuple[str, ...]) -> None:
     """Extract the new text of replies (.eml, or a bare text or HTML body): one JSON line each."""
     from postroom.understand.replies import extract_bytes
 
-    failed = False
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            click.echo(json.dumps({"path": path, "error": str(exc)}))
-            failed = True
-            continue
-        click.echo(json.dumps({"path": path, **extract_bytes(data).to_json()}, ensure_ascii=False))
-    sys.exit(EX_DATAERR if failed else EX_OK)
+    _json_lines(paths, extract_bytes)
 
 
 @main.command()

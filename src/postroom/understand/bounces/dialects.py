@@ -49,6 +49,8 @@ _SUMMARY_HEADERS = frozenset({"to", "cc", "subject"})
 _QUOTED_FIELD = re.compile(r"^\s*(?:to|cc|subject|sent|date|from)\s*:", re.IGNORECASE)
 # A line that opens with an RFC 5321 reply code ("552 Quota violation for a@example.org").
 _REPLY_LINE = re.compile(r"^\s*[45]\d\d[ \-]")
+# Lines of an SMTP session transcript (Sendmail): commands, replies, the host talked to.
+_TRANSCRIPT = re.compile(r"^\s*(?:<<<|>>>|(?:\.\.\. )?while talking to|[45]\d\d[ \-])", re.IGNORECASE)
 _POSITION = re.compile(
     r"(?:^[ \t>*\-•|]*(?:\d+[.)]\s*)?(?:(?:final-|original-)?recipient(?:\(s\))?|address(?:es)?"
     r"|rcpt to|to|user|mailbox|e-?mail)?\s*[:;]?\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$)"
@@ -214,8 +216,16 @@ def _is_quoted_field(lines: list[str], index: int) -> bool:
 
 
 def _segment(lines: list[str], mentions: list[tuple[int, str]], address: str) -> str:
-    """The lines from each mention of ``address`` up to the next line naming someone else."""
+    """The lines from each mention of ``address`` up to the next line naming someone else.
+
+    Sendmail's transcript puts the cause above the result: ``<<< 501 ... open relay`` and only
+    then ``554 <a@example.org>... Remote protocol error``. So the transcript lines just above
+    a mention (``>>>``, ``<<<``, "while talking to") belong to it, and a result line that
+    opens with a reply code ends where the next reply code (another host's, another result)
+    begins.
+    """
     starts = sorted({i for i, a in mentions if a == address})
+    named = {i for i, _ in mentions}
     others = sorted({i for i, a in mentions if a != address})
     pieces: list[str] = []
     covered = -1
@@ -223,6 +233,23 @@ def _segment(lines: list[str], mentions: list[tuple[int, str]], address: str) ->
         if start <= covered:
             continue
         stop = min([i for i in others if i > start] + [len(lines), start + MAX_SEGMENT_LINES])
+        code = _REPLY_LINE.match(lines[start])
+        if code is not None:
+            for i in range(start + 1, stop):
+                nxt = _REPLY_LINE.match(lines[i])
+                if nxt is not None and nxt.group(0).strip()[:3] != code.group(0).strip()[:3]:
+                    stop = i
+                    break
+        first = start
+        while first - 1 > covered and first - 1 not in named:
+            above = _TRANSCRIPT.match(lines[first - 1])
+            if above is None:
+                break
+            first -= 1
+            if "talking" in above.group(0).lower():
+                break  # where this host's exchange began
+        if any(line.lstrip().startswith("<<<") for line in lines[first:start]):
+            start = first
         pieces.extend(lines[start:stop])
         covered = stop - 1
     return "\n".join(pieces)

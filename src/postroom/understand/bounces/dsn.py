@@ -22,8 +22,9 @@ _FIELD = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 
-# An indented line that opens with a field name (RFC 5322 section 3.6.8 ftext, no spaces).
-_NAMED = re.compile(r"[ \t]*[!-9;-~]+[ \t]*:(?![^ \t])")
+# An indented line that opens with a field name ("Status: 5.0.0"), not a folded value's text
+# ("mx.example[192.0.2.1]: said", "/var/mail/x: Disk quota", "https://...").
+_NAMED = re.compile(r"[ \t]*[A-Za-z][A-Za-z0-9-]*[ \t]*:(?![^ \t])")
 
 
 @dataclass(slots=True)

@@ -62,6 +62,13 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # A resolver's own failure report ("DNS Error: ... responded with code NXDOMAIN"): the
+        # lookup failed on the way, which Sisimai files under networkerror whatever the answer
+        # was. A null MX (above) is the one DNS answer that names its own reason.
+        "networkerror",
+        (r"\bdns error\b",),
+    ),
+    (
         "systemfull",
         (
             r"insufficient (?:disk|system) (?:space|storage)",
@@ -156,6 +163,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"we do not relay",
             r"not a gateway",
             r"relay access",
+            # The remote refuses to be, or to take mail from, an insecure relay.
+            r"insecure (?:mail )?relay",
             # Amazon SES: the envelope sender is not a verified identity of the account.
             r"email address is not verified",
         ),
@@ -200,9 +209,9 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
         (r"recipient(?:'s)? preferences", r"refused by recipient", r"recipient refuses"),
     ),
     (
-        # Gmail's words for a host it kept failing to reach until it gave up or deferred.
+        # A host the sender kept failing to reach until it gave up or deferred (Gmail, Zoho).
         "expired",
-        (r"did not accept our requests to connect",),
+        (r"did not accept our requests to connect", r"host (?:is )?(?:not |un)reachable"),
     ),
     (
         "hostunknown",
@@ -221,6 +230,11 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # A block list entry for an address (the sender's), not for the sending host's IP.
+        "rejected",
+        (r"address (?:that )?(?:has been |is )(?:black|block|deny) ?listed",),
+    ),
+    (
         # The sending IP is on a DNS block list (RFC 5782) or refused as such.
         "blocked",
         (
@@ -237,6 +251,7 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"ip (?:address )?(?:is )?(?:blocked|banned|rejected|blacklisted)",
             r"banned (?:sending )?ip",
             r"connection refused by",
+            r"no access from (?:your )?mail server",
             # Postfix: the server answered the greeting (RFC 5321 section 4.3.2) with a refusal.
             r"refused to talk to me",
             r"client host .{0,40}rejected",
@@ -273,6 +288,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"purported responsible address",
             r"emetteur invalide",
             r"permission to post",
+            # A gateway or service that only takes mail from its registered users.
+            r"not a registered (?:gateway )?user",
             r"not (?:have )?permission",
             # A Google Groups refusal in any language ends with the service's signature.
             r"google groups",
@@ -350,6 +367,8 @@ GENERAL: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"filter",
             r"refused by recipient",
             r"recipient (?:refuses|rejected)",
+            # au (EZweb): "Each of the following recipients was rejected by a remote mail server."
+            r"recipients? (?:was|were) rejected by",
             r"not accepting (?:any )?mail",
             r"preferences",
         ),
@@ -406,6 +425,15 @@ GENERAL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("blocked", (r"\bblocked\b", r"banned", r"not allowed to send")),
     ("policyviolation", (r"policy", r"prohibited", r"not permitted", r"not allowed")),
-    ("syntaxerror", (r"syntax error", r"command unrecognized", r"unrecognized command")),
+    (
+        "syntaxerror",
+        (
+            r"syntax error",
+            r"command unrecognized",
+            r"unrecognized command",
+            # RFC 5321 section 4.1.2 syntax: Exim's "malformed address: ... may not follow ...".
+            r"malformed address",
+        ),
+    ),
     ("contenterror", (r"illegal attachment", r"content type", r"\bmime\b", r"8-?bit data")),
 )

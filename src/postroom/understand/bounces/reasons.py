@@ -66,6 +66,9 @@ _INDEX = PhraseIndex(
     {"specific": SPECIFIC, "unknown": (("userunknown", MAILBOX_UNKNOWN),), "general": GENERAL}
 )
 
+# SMTP stages at which a refusal the words do not explain is the sender's (step 6).
+_SENDER_STAGES = frozenset({"mail", "data"})
+
 # Reasons an address-existence verdict can take, which the SMTP stage re-reads (step 4).
 _ADDRESS_VERDICTS = frozenset({"userunknown", "hostunknown", "filtered"})
 
@@ -76,6 +79,22 @@ def _sample(text: str | None) -> str:
         return ""
     # Microsoft writes "wasn\u2019t": fold typographic apostrophes so phrases need one spelling.
     return " ".join(text[:_SAMPLE].lower().replace("\u2019", "'").split())
+
+
+def _remote_reply(status: str | None, text: str | None) -> str | None:
+    """The remote server's own reply, when a notice wraps it in a summary of its own.
+
+    Amazon SES writes its classification first and quotes the remote reply after it
+    (``5.1.0 - Unknown address error 550-'5.7.1 ... Access denied'``). The status chosen is
+    the remote's code; the wrapper's words before it describe SES's guess, not the refusal.
+    """
+    if not status or not text:
+        return text
+    at = text.find(status)
+    if at <= 0:
+        return text
+    first = STATUS.search(text, 0, at)
+    return text[at:] if first is not None and first.group(0) != status else text
 
 
 def reason_from_text(text: str | None) -> str | None:
@@ -175,7 +194,7 @@ def decide_reason(
     by_category = reason_from_category(category)
     if by_category is not None:
         return by_category
-    sample = _sample(text)
+    sample = _sample(_remote_reply(status, text))
     reason, guess = _from_words(sample, by_status, command) if sample else (None, False)
     if reason is None and mailer:
         # RFC 3464 section 2.3.6: not an SMTP reply but a local delivery program's exit status.
@@ -188,6 +207,12 @@ def decide_reason(
             found, weak = _from_words(words, by_status, command)
             if found is not None and not (guess and weak):
                 reason = found
+    if reason is None and command in _SENDER_STAGES and (
+        command == "mail" or "access denied" in sample
+    ):
+        # Words silent, or only "access denied": a refusal answering MAIL FROM names the sender
+        # (RFC 5321 section 3.3), and so does one after DATA, once every recipient passed.
+        return "rejected"
     if reason is None:
         reason = by_status
     if command == "mail" and reason in _ADDRESS_VERDICTS:
