@@ -81,7 +81,9 @@ class Postroom:
         self.clock = clock
         self._settings = settings
         self._transport = transport
+        self._transport_owned = False  # True when built from settings (and so replaceable)
         self._database = database
+        self._database_owned = database is None  # True when opened here from settings
         self._codec: AddressCodec | None = None
 
     # -- configuration ---------------------------------------------------------------------
@@ -93,10 +95,24 @@ class Postroom:
         transport: MailTransport | None = None,
         database: Database | None = None,
     ) -> Postroom:
-        """Bind settings (and optionally a transport or database) before first use."""
+        """Bind settings (and optionally a transport or database).
+
+        Called again with other settings, it drops what was derived from the old ones (the
+        database engine when the URL changes, a transport built from settings, the codec).
+        """
+        previous = self._settings
+        if database is not None:
+            self._database = database
+        elif previous is not None and previous.database_url != settings.database_url:
+            if self._database is not None and self._database_owned:
+                self._database.dispose()
+            self._database = None
+        if transport is not None:
+            self._transport, self._transport_owned = transport, False
+        elif self._transport_owned:
+            self._transport = None
+        self._database_owned = self._database_owned and database is None
         self._settings = settings
-        self._transport = transport or self._transport
-        self._database = database or self._database
         self._codec = None
         return self
 
@@ -118,12 +134,14 @@ class Postroom:
     def database(self) -> Database:
         if self._database is None:
             self._database = open_database(self.settings.database_url)
+            self._database_owned = True
         return self._database
 
     @property
     def transport(self) -> MailTransport:
         if self._transport is None:
             self._transport = transport_from_settings(self.settings.error_mail)
+            self._transport_owned = True
         return self._transport
 
     @property

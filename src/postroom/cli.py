@@ -78,9 +78,8 @@ def _room(state: _State, *, need_app: bool = False) -> Any:
         )
     else:
         room = Postroom()
-    if not room.configured:
-        room.configure(settings)
-    return room
+    # The command line is the edge: the settings it loaded are the ones that apply.
+    return room.configure(settings)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
