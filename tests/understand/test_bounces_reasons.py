@@ -289,6 +289,103 @@ REASONS = [
         None,
         "badreputation",
     ),
+    (
+        "a resolver's DNS error is a network error, even for NXDOMAIN",
+        "4.0.0",
+        "DNS Error: 1234 DNS type 'mx' lookup of example.org responded with code NXDOMAIN"
+        " Domain name not found: example.org",
+        None,
+        "networkerror",
+    ),
+    (
+        "a host never reached is an expiry",
+        None,
+        "Error, ERROR_CODE :421, ERROR_CODE :, Host not reachable.",
+        None,
+        "expired",
+    ),
+    (
+        "a block-listed address is the sender's, not the IP's",
+        None,
+        '"Sorry, you are sending to/from an address that has been blacklisted"',
+        None,
+        "rejected",
+    ),
+    (
+        "a gateway that serves its registered users only",
+        "5.0.0",
+        "550 ' is not a registered gateway user",
+        None,
+        "rejected",
+    ),
+    (
+        "a malformed address is a syntax error",
+        None,
+        "malformed address: may not follow This address has been ignored.",
+        None,
+        "syntaxerror",
+    ),
+    (
+        "recipients refused by the remote server, no cause given",
+        None,
+        "Each of the following recipients was rejected by a remote mail server.",
+        None,
+        "filtered",
+    ),
+    ("access denied answering MAIL FROM", "5.7.1", "550 5.7.1 Access denied", "mail", "rejected"),
+    (
+        "access denied after DATA, once every recipient passed",
+        "5.4.1",
+        "550 5.4.1 All recipient addresses rejected : Access denied",
+        "data",
+        "rejected",
+    ),
+    ("a silent vague code answering MAIL FROM", "5.7.1", "550 5.7.1", "mail", "rejected"),
+    (
+        "a named cause at MAIL FROM keeps its reason",
+        "5.0.0",
+        "550 Unauthenticated senders not allowed",
+        "mail",
+        "securityerror",
+    ),
+    (
+        "SES's own summary yields to the remote reply it quotes",
+        "5.7.1",
+        "5.1.0 - Unknown address error 550-'5.7.1 ... Access denied' (delivery attempts: 0)",
+        None,
+        "securityerror",
+    ),
+    (
+        "SES's summary stands when the remote reply states no code",
+        "5.3.0",
+        "5.3.0 - Other mail system problem 550-'Unknown user' (delivery attempts: 0)",
+        None,
+        "filtered",
+    ),
+    (
+        "a refused open relay is a block on the sending host",
+        None,
+        "501 ... no access from mail server [192.0.2.55] which is an open relay.",
+        "mail",
+        "blocked",
+    ),
+    ("an insecure relay refusal", None, "550 Insecure Mail Relay", "mail", "norelaying"),
+    (
+        "relay refusal in a folded Postfix diagnostic",
+        "5.7.1",
+        "501 Rcpt-To validation failed: RCPT TO not accepted: 5.7.1 This system is not"
+        " configured to relay mail (r) from to for 127.0.0.1",
+        "rcpt",
+        "norelaying",
+    ),
+    (
+        "dynamic addresses are blocked",
+        "5.7.1",
+        "550 5.7.1 We do not accept dynamic IPs",
+        None,
+        "blocked",
+    ),
+    ("an unverified sender", "5.7.1", "550 5.7.1 Unverified sender", None, "rejected"),
     ("content-class code without words", "5.6.9", "550 5.6.9", None, "contenterror"),
     ("nothing at all", None, "", None, "undefined"),
     ("a generic code and no words", "5.0.0", "550 5.0.0", None, "onhold"),
@@ -407,3 +504,56 @@ def test_scrub_keeps_a_urls_host() -> None:
         "553 www.spamhaus.org see"
     )
     assert decide_reason("5.1.3", scrub("553 http://www.spamhaus.org/query/bl?ip=1")) == "blocked"
+
+
+def test_folded_diagnostic_keeps_lines_with_colons() -> None:
+    """RFC 5322 folding: a continuation line may hold colons; only a field name ends the value."""
+    from postroom.understand.bounces.dsn import parse_delivery_status
+
+    report = parse_delivery_status(
+        "Final-Recipient: rfc822; a@example.jp\nAction: failed\nStatus: 5.0.0\n"
+        "Diagnostic-Code: X-Postfix; host mx.example.jp[192.0.2.2] said: 501 Rcpt-To\n"
+        "    validation failed: RCPT TO not accepted: 5.7.1 This system is not\n"
+        "    configured to relay mail\n"
+        "    mx.example.jp[192.0.2.2]: said more\n"
+        "    /var/mail/a: Disk quota exceeded\n"
+        "    Remote-MTA: dns; mx.example.jp\n"
+    )
+    (group,) = report.recipients
+    assert group.diagnostic is not None
+    assert "validation failed: RCPT TO not accepted: 5.7.1" in group.diagnostic
+    assert "said more" in group.diagnostic and "Disk quota exceeded" in group.diagnostic
+    assert group.remote_mta == "mx.example.jp"
+
+
+def test_sendmail_transcript_cause_sits_above_the_result() -> None:
+    """Sendmail writes the remote reply (<<<) above each recipient's result line, and the
+    next host's lines (another reply code) below it belong to the next recipient."""
+    from postroom.understand.bounces.dialects import find_recipients
+
+    notice = (
+        "   ----- Transcript of session follows -----\n"
+        "While talking to mx.example.org:\n"
+        ">>> MAIL From:<s@example.jp>\n"
+        "<<< 501 <s@example.jp>... no access from mail server [192.0.2.55] which is an open"
+        " relay.\n"
+        "554 <a@example.org>... Remote protocol error\n"
+        "550 example.net (smtp)... 550 Host unknown\n"
+        "554 <b@example.net>... 550 Host unknown (Authoritative answer from name server)\n"
+    )
+    found = {r.address: r.diagnostic for r in find_recipients(notice, {"s@example.jp"})}
+    assert "no access from mail server" in found["a@example.org"]
+    assert "Host unknown" not in found["a@example.org"]
+    assert "Host unknown" in found["b@example.net"]
+    assert decide_reason(None, found["a@example.org"], find_command(found["a@example.org"])) == (
+        "blocked"
+    )
+
+
+def test_a_report_may_name_postmaster_as_its_recipient() -> None:
+    """The notice's line about a failed postmaster@ address is read (OpenSMTPD)."""
+    from postroom.understand.bounces.dialects import find_contexts
+
+    notice = "An error has occurred:\n\npostmaster@example.org: Domain does not exist\n"
+    context = find_contexts(notice, ["postmaster@example.org"])["postmaster@example.org"]
+    assert decide_reason("5.0.0", "", context=context) == "hostunknown"

@@ -50,7 +50,9 @@ _QUOTED_FIELD = re.compile(r"^\s*(?:to|cc|subject|sent|date|from)\s*:", re.IGNOR
 # A line that opens with an RFC 5321 reply code ("552 Quota violation for a@example.org").
 _REPLY_LINE = re.compile(r"^\s*[45]\d\d[ \-]")
 # Lines of an SMTP session transcript (Sendmail): commands, replies, the host talked to.
-_TRANSCRIPT = re.compile(r"^\s*(?:<<<|>>>|(?:\.\.\. )?while talking to|[45]\d\d[ \-])", re.IGNORECASE)
+_TRANSCRIPT = re.compile(
+    r"^\s*(?:<<<|>>>|(?:\.\.\. )?while talking to|[45]\d\d[ \-])", re.IGNORECASE
+)
 _POSITION = re.compile(
     r"(?:^[ \t>*\-•|]*(?:\d+[.)]\s*)?(?:(?:final-|original-)?recipient(?:\(s\))?|address(?:es)?"
     r"|rcpt to|to|user|mailbox|e-?mail)?\s*[:;]?\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$)"

@@ -252,6 +252,11 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"banned (?:sending )?ip",
             r"connection refused by",
             r"no access from (?:your )?mail server",
+            # Refusals of the connecting host itself: a dynamic (end-user) address, or any IP.
+            r"dynamic ips?\b",
+            r"not (?:currently )?accepting mail from your ip",
+            r"(?:are|is) not allowed to connect",
+            r"smtp server of your isp",
             # Postfix: the server answered the greeting (RFC 5321 section 4.3.2) with a refusal.
             r"refused to talk to me",
             r"client host .{0,40}rejected",
@@ -281,6 +286,10 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"(?:domain of )?sender (?:address )?(?:domain )?(?:does not|doesn't|must) "
             r"(?:exist|resolve)",
             r"invalid sender",
+            r"unverified sender",
+            r"(?:null|empty) (?:envelope )?senders? (?:is |are )?not allowed",
+            r"sender not pre-?approved",
+            r"mail from not owned by",
             r"unknown sender",
             r"rejected sender",
             r"sender was rejected",

@@ -12,7 +12,11 @@ The decision, in order of how much each signal proves:
    ``MAIL`` they are about the sender's address.
 5. A general phrase (:data:`.phrases.GENERAL`), then what a vague code names.
 6. The stage alone: a refusal at the greeting or ``EHLO`` (RFC 5321 section 4.3.2) is a block
-   on the sending host; one at ``MAIL`` a refusal of the sender.
+   on the sending host; one at ``MAIL`` a refusal of the sender, even under a vague code
+   (``550 5.7.1 Access denied``), and so is "access denied" after ``DATA``.
+
+A notice that quotes a remote reply after a code of its own (Amazon SES) is read from the
+remote's code on: the words before it are the wrapper's guess.
 
 Weaker evidence, read only where the above is silent: a vendor's bounce category field
 (PowerMTA's ``X-PowerMTA-BounceCategory``, right after a precise code); an RFC 3464 section
@@ -207,8 +211,10 @@ def decide_reason(
             found, weak = _from_words(words, by_status, command)
             if found is not None and not (guess and weak):
                 reason = found
-    if reason is None and command in _SENDER_STAGES and (
-        command == "mail" or "access denied" in sample
+    if (
+        reason is None
+        and command in _SENDER_STAGES
+        and (command == "mail" or "access denied" in sample)
     ):
         # Words silent, or only "access denied": a refusal answering MAIL FROM names the sender
         # (RFC 5321 section 3.3), and so does one after DATA, once every recipient passed.
@@ -220,8 +226,6 @@ def decide_reason(
         return "rejected"
     if reason is None and command == "conn":
         return "blocked"
-    if reason is None and command == "mail":
-        return "rejected"
     if reason is None and action == "delayed":
         # Still queued with no cause given: the notice reports the retries running out.
         return "expired"
