@@ -33,11 +33,19 @@ class Post:
 
 
 class Board:
-    """The forum's posts, one JSON object per line (appends are atomic per line)."""
+    """The forum's posts, one JSON object per line (appends are atomic per line).
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    Without an explicit path it follows ``$POSTROOM_FORUM_POSTS`` at each use, so one long-lived
+    process can serve deployments configured one after another.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
         self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self._path or Path(os.environ.get(POSTS_ENV, "forum-posts.jsonl"))
 
     def add(self, post: Post) -> None:
         line = json.dumps(asdict(post), ensure_ascii=False) + "\n"
@@ -54,7 +62,7 @@ class Board:
 def build(posts_path: Path | None = None) -> tuple[Postroom, Board]:
     """A Postroom object with the forum handler, writing to ``posts_path``."""
     room = Postroom()
-    board = Board(posts_path or Path(os.environ.get(POSTS_ENV, "forum-posts.jsonl")))
+    board = Board(posts_path)
 
     @room.handler("forum")
     def post_reply(reply: Reply) -> None:
