@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Table
 from sqlalchemy.engine import Connection
 
 from postroom.errors import StoreError, StoreUnavailable
+from postroom.store.models import UTCDateTime
 
 _NAMED = re.compile(r":(\w+)")
 _CACHE: dict[tuple[str, str], str] = {}
@@ -36,46 +39,74 @@ def _driver_sql(conn: Connection, name: str, sql: str) -> str:
     return text
 
 
-def _json_columns(table: Table) -> frozenset[str]:
-    names = _JSON_COLUMNS.get(table.name)
-    if names is None:
-        names = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-        _JSON_COLUMNS[table.name] = names
-    return names
+@dataclass(frozen=True, slots=True)
+class _Kinds:
+    """Which parameters of a table's statements need converting (computed once per table)."""
+
+    json: tuple[str, ...]
+    times: tuple[str, ...]
 
 
-_JSON_COLUMNS: dict[str, frozenset[str]] = {}
+_KINDS: dict[str, _Kinds] = {}
 
 
-def _timestamp(value: datetime, sqlite: bool) -> Any:
+def _kinds(table: Table) -> _Kinds:
+    kinds = _KINDS.get(table.name)
+    if kinds is None:
+        kinds = _KINDS[table.name] = _Kinds(
+            json=tuple(c.name for c in table.columns if isinstance(c.type, JSON)),
+            times=tuple(c.name for c in table.columns if isinstance(c.type, UTCDateTime)),
+        )
+    return kinds
+
+
+@lru_cache(maxsize=64)
+def _sqlite_timestamp(value: datetime) -> str:
+    """SQLAlchemy's SQLite storage form, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC (one message
+    reuses the same instant for several columns, hence the small cache)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
-    if not sqlite:
-        return value
     if value.utcoffset():
         value = value.astimezone(UTC)
-    # "YYYY-MM-DD HH:MM:SS.ffffff", the first 26 characters of the ISO form.
     return value.isoformat(" ", "microseconds")[:26]
 
 
-def _convert(conn: Connection, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
-    sqlite = conn.dialect.name == "sqlite"
-    json_columns = _json_columns(table)
+def _convert(
+    conn: Connection, table: Table, values: Mapping[str, Any], extra_times: tuple[str, ...]
+) -> dict[str, Any]:
     out = dict(values)
-    for name, value in values.items():
-        if isinstance(value, datetime):
-            # Column or comparison parameter alike: stored and compared as UTC.
-            out[name] = _timestamp(value, sqlite)
-        elif value is not None and name in json_columns:
+    kinds = _kinds(table)
+    for name in kinds.json:
+        value = out.get(name)
+        if value is not None:
             out[name] = json.dumps(value)
+    if conn.dialect.name == "sqlite":
+        for name in kinds.times + extra_times:
+            value = out.get(name)
+            if value is not None:
+                out[name] = _sqlite_timestamp(value)
+    else:
+        for name in kinds.times + extra_times:
+            value = out.get(name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
     return out
 
 
-def execute(conn: Connection, name: str, sql: str, table: Table, values: Mapping[str, Any]) -> Any:
+def execute(
+    conn: Connection,
+    name: str,
+    sql: str,
+    table: Table,
+    values: Mapping[str, Any],
+    *,
+    extra_times: tuple[str, ...] = (),
+) -> Any:
     """Run the statement ``name`` (SQL with ``:param`` names) with converted ``values``, on
-    the driver's cursor inside ``conn``'s transaction; returns the first row or None."""
+    the driver's cursor inside ``conn``'s transaction; returns the first row or None.
+    ``extra_times`` names datetime parameters that are not columns (comparison bounds)."""
     text = _driver_sql(conn, name, sql)
-    params = _convert(conn, table, values)
+    params = _convert(conn, table, values, extra_times)
     dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:

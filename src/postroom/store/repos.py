@@ -128,6 +128,7 @@ class Claim:
 
 
 _CLAIM_SQL = fastpath.insert_sql(INBOUND, conflict="dedupe_key", returning="id")
+_INBOUND_COLUMNS = tuple(c.name for c in INBOUND.columns if c.name != "id")
 
 
 def claim_inbound(
@@ -142,11 +143,13 @@ def claim_inbound(
     """
     table = INBOUND
     conn = _conn(tx)
-    row: dict[str, Any] = dict.fromkeys(_INBOUND_OPTIONAL)
+    # Every column named (the SQL lists them all); unknown keys in ``values`` are an error.
+    row: dict[str, Any] = dict.fromkeys(_INBOUND_COLUMNS)
     row.update(values)
-    row.setdefault("status", "processing")
+    if len(row) != len(_INBOUND_COLUMNS):
+        raise ValueError(f"not columns of inbound_messages: {set(row) - set(_INBOUND_COLUMNS)}")
+    row["status"] = row["status"] or "processing"
     row.update(details=values.get("details") or {}, dedupe_key=key, claimed_at=now)
-    row = {column.name: row.get(column.name) for column in INBOUND.columns if column.name != "id"}
     inserted = fastpath.execute(conn, "claim", _CLAIM_SQL, INBOUND, row)
     if inserted is not None:
         return Claim(int(inserted[0]), True, "new")
@@ -168,23 +171,6 @@ def claim_inbound(
         if taken.rowcount:
             return Claim(existing.id, True, "processing")
     return Claim(existing.id, False, existing.outcome or existing.status)
-
-
-# Every execution of one statement must name the same columns (executemany rules).
-_INBOUND_OPTIONAL = (
-    "envelope_sender",
-    "envelope_recipient",
-    "address",
-    "message_id",
-    "sender",
-    "subject",
-    "module",
-    "user_id",
-    "session_id",
-    "kind",
-    "outcome",
-    "error",
-)
 
 
 def get_inbound(tx: Session, inbound_id: int) -> InboundMessageRow | None:
@@ -266,7 +252,9 @@ def add_bounce_score(
         "last_bounce_at": now,
         "b_cutoff": now - quiet,
     }
-    [score] = fastpath.execute(_conn(tx), "bounce", _BOUNCE_SQL, BOUNCE_SCORES, params)
+    [score] = fastpath.execute(
+        _conn(tx), "bounce", _BOUNCE_SQL, BOUNCE_SCORES, params, extra_times=("b_cutoff",)
+    )
     return float(score)
 
 
