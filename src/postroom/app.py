@@ -322,14 +322,17 @@ class Postroom:
         recipients: tuple[str, ...] | list[str] = (),
         sender: str | None = None,
         dry_run: bool = False,
+        size: int | None = None,
     ) -> InboundResult:
         """Run one received message through the pipeline.
 
+        ``size``: the message's full size when ``raw`` holds only its beginning (a receiver
+        that stops reading past ``inbound.max_message_bytes``).
         Raises :class:`~postroom.errors.UnparseableMessage` for bytes that are no message and
         :class:`~postroom.errors.StoreUnavailable` when the database is down (retry later).
         """
         envelope = Envelope(sender=sender, recipients=tuple(recipients))
-        return self.pipeline().process(raw, envelope, self._effects(dry_run))
+        return self.pipeline().process(raw, envelope, self._effects(dry_run), size=size)
 
     def replay(
         self, inbound_id: int, *, dry_run: bool = False, force: bool = False

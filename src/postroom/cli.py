@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import click
 
@@ -274,10 +274,10 @@ def inbound(state: _State, recipients: tuple[str, ...], sender: str | None, as_j
     Exit codes (sysexits): 0 handled or deliberately ignored, 67 not one of our addresses,
     65 not an email message, 75 temporary failure: the MTA keeps the mail and retries.
     """
-    raw = sys.stdin.buffer.read()
     try:
         room = _room(state)
-        result = room.receive(raw, recipients=list(recipients), sender=sender)
+        raw, size = _read_bounded(sys.stdin.buffer, room.settings.max_message_bytes)
+        result = room.receive(raw, recipients=list(recipients), sender=sender, size=size)
     except UnparseableMessage as exc:
         _fail(str(exc), EX_DATAERR)
     except StoreUnavailable as exc:
@@ -290,6 +290,17 @@ def inbound(state: _State, recipients: tuple[str, ...], sender: str | None, as_j
         click.echo(f"{result.outcome}" + (f" (#{result.inbound_id})" if result.inbound_id else ""))
     if str(result.outcome) == "not_ours":
         sys.exit(EX_NOUSER)
+
+
+def _read_bounded(stream: BinaryIO, limit: int) -> tuple[bytes, int]:
+    """At most ``limit + 1`` bytes of ``stream`` and its whole size: an oversized message is
+    drained (so the MTA's pipe does not break) but never held in memory."""
+    raw = stream.read(limit + 1)
+    size = len(raw)
+    if size > limit:
+        while chunk := stream.read(1 << 20):
+            size += len(chunk)
+    return raw, size
 
 
 @main.command()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +77,7 @@ def private_pg() -> Iterator[PrivateCluster]:
     yield cluster
     with contextlib.suppress(Exception):
         cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_database_down_exits_75_and_the_retry_succeeds(
@@ -98,3 +101,24 @@ def test_database_down_exits_75_and_the_retry_succeeds(
     again = deployment.run("inbound", "--recipient", address, stdin=message)
     assert again.returncode == 0 and again.stdout.decode().startswith("duplicate")
     assert len(deployment.posts_text()) == 1
+
+
+def test_an_oversized_message_is_drained_not_kept_and_the_sender_is_told(
+    deployment: Deployment,
+) -> None:
+    text = deployment.config.read_text().replace(
+        "max_message_bytes = 26214400", "max_message_bytes = 65536"
+    )
+    deployment.config.write_text(text)
+    address = deployment.new_address()
+    big = reply(address, "x" * 76 + "\n") + b"y" * 76 * 40_000  # about 3 MB
+    result = deployment.run(
+        "inbound", "--recipient", address, "--sender", "ada@example.net", "--json", stdin=big
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    outcome = json.loads(result.stdout)
+    assert outcome["outcome"] == "too_large"
+    [notice] = list((deployment.root / "outbox").glob("*.eml"))
+    body = notice.read_text()
+    assert "is 2.9 MB, more than the 0.1 MB we accept" in body
+    assert deployment.posts_text() == []

@@ -54,11 +54,15 @@ class InboundPipeline:
         effects: Effects,
         *,
         replay_id: int | None = None,
+        size: int | None = None,
     ) -> InboundResult:
         """Handle one message. Raises UnparseableMessage (no header section) and
-        StoreUnavailable (the database is down: the caller must make the sender retry)."""
+        StoreUnavailable (the database is down: the caller must make the sender retry).
+
+        ``size`` is the full size when ``raw`` is only the beginning of a larger message."""
         steps = effects.steps
-        too_large = len(raw) > self.settings.max_message_bytes
+        size = max(size or 0, len(raw))
+        too_large = size > self.settings.max_message_bytes
         parsed = parse_message(_head_only(raw) if too_large else raw)
         candidates = candidate_addresses(parsed, envelope.recipients, self.codec.is_ours)
         verified = self._verify(candidates)
@@ -80,7 +84,7 @@ class InboundPipeline:
             "subject": parsed.subject[:500],
             "kind": kind,
             "raw": parsed.raw if too_large else raw,
-            "details": {"defects": list(parsed.defects), "size": len(raw)},
+            "details": {"defects": list(parsed.defects), "size": size},
         }
         if isinstance(token, ReplyToken):
             values.update(module=token.module, user_id=token.user)
@@ -104,7 +108,7 @@ class InboundPipeline:
                 ctx,
                 Outcome.TOO_LARGE,
                 NoticeKind.TOO_LARGE,
-                _size_context(len(raw), self.settings.max_message_bytes),
+                _size_context(size, self.settings.max_message_bytes),
             )
         if token is None:
             return self._refuse(
