@@ -63,3 +63,26 @@ def test_configuring_again_switches_the_database(tmp_path: Path) -> None:
     assert room.database.engine.url.database == str(tmp_path / "a.db")
     room.configure(settings.clone(database_url=second))
     assert room.database.engine.url.database == str(tmp_path / "b.db")
+
+
+def test_rotating_the_signing_key_keeps_old_addresses_working(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    upgrade(open_database(url))
+    settings = make_settings(url)
+    room = Postroom(settings, transport=MemoryTransport())
+    got: list[Reply] = []
+    room.handler("forum")(got.append)
+    old = room.create_session("forum", 1).address
+
+    new_key = bytes(range(32))
+    rotated = settings.clone(address_keys={**settings.address_keys, 2: new_key}, signing_key_id=2)
+    room.configure(rotated)
+    new = room.create_session("forum", 2).address
+    assert room.codec.decode(new).key_id == 2 and room.codec.decode(old).key_id == 1
+    assert room.receive(reply(old)).outcome is Outcome.DISPATCHED
+    assert room.receive(reply(new)).outcome is Outcome.DISPATCHED
+
+    # Once the old key is removed, its addresses stop verifying (and are answered as such).
+    room.configure(rotated.clone(address_keys={2: new_key}))
+    assert room.receive(reply(old, message_id="<again@x>")).outcome is Outcome.INVALID_ADDRESS
+    assert [r.user_id for r in got] == [1, 2]

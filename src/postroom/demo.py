@@ -2,7 +2,8 @@
 
 A forum-like application issues reply addresses; replies arrive over LMTP (the way an MTA
 hands them to ``postroom receive --lmtp``) and become posts; a duplicate, an expired address,
-a closed topic, a forged address, an auto-reply and bounces show what postroom does instead.
+a closed topic, a forged address, an auto-reply and bounces show what postroom does instead;
+a reply to a digest reaches the item it names.
 Everything lives in one folder (SQLite database, outbox of error emails, forum posts).
 """
 
@@ -16,12 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage, Message
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from sqlalchemy import select
 
-from postroom.app import Postroom
+from postroom.app import DigestEntry, Postroom
 from postroom.examples.forum import Board, build
 from postroom.mailer import OutboxTransport
 from postroom.receivers import BackgroundListener
@@ -39,7 +41,8 @@ class Listener(BackgroundListener):
 
     def deliver(self, message: EmailMessage | bytes, rcpt: str, sender: str) -> str:
         """Hand a message over LMTP like an MTA; returns the server's final answer."""
-        data = message if isinstance(message, bytes) else bytes(message)
+        # SMTP and LMTP lines end in CRLF (RFC 5321 section 2.3.8); smtplib converts only str.
+        data = message if isinstance(message, bytes) else message.as_bytes(policy=SMTP_POLICY)
         with smtplib.LMTP("127.0.0.1", self.port, timeout=30) as client:
             client.ehlo_or_helo_if_needed()
             client.mail(sender)
@@ -272,6 +275,38 @@ def _script(
         f"(threshold {room.settings.bounces.threshold:g})"
     )
     say.check(suppressed, "user 7's address is suppressed after crossing the threshold")
+
+    say.step("A digest of three topics; user 42 answers one of them by its number")
+    digest = room.create_digest(
+        "forum",
+        42,
+        [
+            DigestEntry("Picnic on Sunday", "Who is coming?", {"title": "Picnic on Sunday"}),
+            DigestEntry(
+                "Projector for the meetup",
+                "Who can bring one?",
+                {"title": "Projector for the meetup"},
+            ),
+            DigestEntry("Talk schedule", "Talks start at 7 pm.", {"title": "Talk schedule"}),
+        ],
+        subject="Forum digest: 3 new topics",
+    )
+    say.say(
+        "digest text part (each item has a marker and its own reply address):\n"
+        + textwrap.indent(digest.parts.text.split("\n\n")[0], "  | ")
+    )
+    to_digest = _reply(
+        digest.address,
+        "Re: Forum digest: 3 new topics",
+        "#2 I can bring the projector.\n\nOn Sat, Nov 21, 2026, Forum wrote:\n"
+        + _quoted(digest.parts.text),
+    )
+    say.say(f"LMTP: {lmtp.deliver(to_digest, digest.address, 'ada@example.net')}")
+    last = board.posts()[-1]
+    say.check(
+        last.topic == "Projector for the meetup" and last.text.endswith("projector."),
+        f'posted to "{last.topic}": {last.text}',
+    )
 
     say.step("What postroom recorded")
     with room.database.transaction() as tx:

@@ -46,6 +46,20 @@ def test_a_reply_over_the_wire_is_dispatched(
     assert received[0].user_id == 42 and received[0].session_data == {"topic": 1}
 
 
+def test_a_long_reply_with_crlf_lines_is_received_whole(
+    listener: BackgroundListener, room: Postroom, received: list[Reply]
+) -> None:
+    issued = room.create_session("forum", 42)
+    text = "\n".join(f"Line {n} of a long answer." for n in range(400))
+    with client(protocol_of(listener), listener.port) as conn:
+        conn.ehlo_or_helo_if_needed()
+        conn.mail("ada@example.net")
+        assert conn.rcpt(issued.address)[0] == 250
+        code, _ = conn.data(reply(issued.address, text + "\n"))
+    assert code == 250
+    assert received[0].text.splitlines()[-1] == "Line 399 of a long answer."
+
+
 @pytest.mark.parametrize("bad", ["bob@example.net", "reply+zzzz@reply.example.test", "FORGED"])
 def test_unknown_and_forged_addresses_are_refused_at_rcpt(
     listener: BackgroundListener, room: Postroom, bad: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import make_msgid
 
 BOUNCE_TEMPLATE = """\
@@ -49,7 +50,8 @@ def reply(
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(body)
-    return bytes(message)
+    # CRLF line ends, as on the wire (RFC 5321 section 2.3.8); the parser takes LF alike.
+    return message.as_bytes(policy=SMTP)
 
 
 def bounce(

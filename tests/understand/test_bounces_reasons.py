@@ -387,6 +387,48 @@ REASONS = [
     ),
     ("an unverified sender", "5.7.1", "550 5.7.1 Unverified sender", None, "rejected"),
     ("content-class code without words", "5.6.9", "550 5.6.9", None, "contenterror"),
+    (
+        "a mailbox without disk space left is full, not the system",
+        "5.0.0",
+        "550 Not enough disk space",
+        None,
+        "mailboxfull",
+    ),
+    (
+        "a list that takes posts from members only refuses the sender",
+        None,
+        "You are not a member of this mailing list .",
+        None,
+        "rejected",
+    ),
+    (
+        "a list manager refusing a Message-ID it has seen is its own loop guard",
+        None,
+        "Duplicated Message-ID in .",
+        None,
+        "systemerror",
+    ),
+    (
+        "Orange's own error code tells two identical wordings apart (a block)",
+        "5.5.0",
+        "550 5.5.0 Service refuse. Service refused, please try later. LPN001_108",
+        None,
+        "blocked",
+    ),
+    (
+        "Orange's own error code tells two identical wordings apart (its own fault)",
+        "4.2.0",
+        "421 4.2.0 Service refuse. Service refused, please try later. OFR005_505 [505]",
+        None,
+        "systemerror",
+    ),
+    (
+        "Orange's policy code on a client-host refusal",
+        "5.7.1",
+        "554 5.7.1 : Client host rejected: #216 lpn LPN000_630",
+        None,
+        "policyviolation",
+    ),
     ("nothing at all", None, "", None, "undefined"),
     ("a generic code and no words", "5.0.0", "550 5.0.0", None, "onhold"),
 ]
@@ -492,6 +534,22 @@ def test_decide_reason_reads_optional_evidence() -> None:
     assert decide_reason("5.0.0", "550 <a@b.example> user unknown", context=context) == (
         "userunknown"
     )
+    # A bare "user unknown" yields to a mailbox condition the notice or the Status comment
+    # names (Sisimai tests those first); a reason the reply itself names does not.
+    opening = "Your message to <nekochan> was automatically rejected:\nNot enough disk space"
+    assert decide_reason("5.1.1", "550 5.1.1 User Unknown", notice=opening) == "mailboxfull"
+    disabled = "mailbox disabled, not accepting messages"
+    assert decide_reason("5.2.1", "550 5.2.1 User Unknown", "rcpt", notice=disabled) == "suspend"
+    assert decide_reason("5.2.1", "User Unknown", category="bad-mailbox", notice=disabled) == (
+        "suspend"
+    )
+    assert decide_reason("5.2.1", "User Unknown", category="bad-mailbox") == "userunknown"
+    assert decide_reason("5.0.0", "550 Message rejected as spam", notice=opening) == (
+        "spamdetected"
+    )
+    assert decide_reason("5.1.1", "550 5.1.1 User Unknown", notice="Delivery failed.") == (
+        "userunknown"
+    )
     # A delay that nothing explains has outlived its retries.
     assert decide_reason(None, "", action="delayed") == "expired"
     assert decide_reason(None, "", action="failed") == "undefined"
@@ -557,3 +615,52 @@ def test_a_report_may_name_postmaster_as_its_recipient() -> None:
     notice = "An error has occurred:\n\npostmaster@example.org: Domain does not exist\n"
     context = find_contexts(notice, ["postmaster@example.org"])["postmaster@example.org"]
     assert decide_reason("5.0.0", "", context=context) == "hostunknown"
+
+
+def test_status_comment_is_kept() -> None:
+    """RFC 3464 section 2.3.4 Status with a comment: the reporter's words for the code."""
+    from postroom.understand.bounces.dsn import parse_delivery_status
+
+    report = parse_delivery_status(
+        "Final-Recipient: rfc822;a@example.jp\nAction: failed\n"
+        "Status: 5.2.1 (mailbox disabled, not accepting messages)\n"
+    )
+    (group,) = report.recipients
+    assert group.status == "5.2.1"
+    assert group.status_comment == "mailbox disabled, not accepting messages"
+
+
+def test_exim_may_not_follow_names_no_recipient() -> None:
+    """Exim's "malformed address: <b> may not follow a" quotes a only to place the error."""
+    from postroom.understand.bounces.dialects import find_recipients
+
+    notice = (
+        "A message that you sent contained one or more recipient addresses that were\n"
+        "incorrectly constructed:\n\n"
+        "  a@example.com <b@example.net>: malformed address: <b@example.net> may not follow"
+        " a@example.com\n"
+    )
+    assert [r.address for r in find_recipients(notice, set())] == ["b@example.net"]
+
+
+def test_list_manager_notice_names_the_list() -> None:
+    """fml's own notice (X-MLServer, a ``.FML`` Message-ID) returns a post the list refused."""
+    from postroom.understand.bounces import classify_message
+
+    notice = (
+        b"From: list-admin@example.org\nTo: s@example.net\n"
+        b"Subject: You s@example.net are not member (list ML)\n"
+        b"Message-ID: <200504292334.FMLAAAAAA0.list@example.org>\n"
+        b"X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]\n\n"
+        b"You are not a member of this mailing list <list@example.org>.\n\n"
+        b"If you know the general guide of this list, please send mail to the address\n\n"
+        b"\tlist-ctl@example.org\n"
+    )
+    got = classify_message(notice)
+    assert got.is_bounce
+    assert [(r.address, r.reason, r.hard) for r in got.recipients] == [
+        ("list@example.org", "rejected", False)
+    ]
+    # A post the same list manager relays carries no notice Message-ID: it is ordinary mail.
+    post = notice.replace(b".FMLAAAAAA0.", b".A1B2C3.").replace(b"Subject: You", b"Subject: Re:")
+    assert not classify_message(post).is_bounce

@@ -132,3 +132,11 @@ def test_html_reply_with_subject_tag() -> None:
         recipient_item=None, reply=reply, subject="RE: Exam dates [#2]", item_numbers=NUMBERS
     )
     assert target == DigestTarget(2, "subject")
+
+
+def test_strip_reference_removes_only_a_leading_item_reference() -> None:
+    from postroom.understand.digest import strip_reference
+
+    assert strip_reference("#2 I can bring it.") == "I can bring it."
+    assert strip_reference(">>3: Count me in") == "Count me in"
+    assert strip_reference("I have #2 questions") == "I have #2 questions"

@@ -26,6 +26,7 @@ from postroom.inbound.types import Envelope, InboundResult, Outcome, Reply
 from postroom.settings import Settings
 from postroom.store.repos import dedupe_key
 from postroom.understand.bounces import MessageKind, classify_message
+from postroom.understand.digest import strip_reference
 from postroom.understand.replies import extract_message
 
 
@@ -246,7 +247,7 @@ class InboundPipeline:
                 NoticeKind.EMPTY_REPLY,
                 {"has_signature": bool(extracted.signature)},
             )
-        session_data, digest_item = session.data, None
+        session_data, digest_item, text = session.data, None, extracted.text
         digest = digest_of(session.data)
         if digest is not None:
             choice = choose_item(digest, extracted, ctx.parsed.subject)
@@ -264,6 +265,8 @@ class InboundPipeline:
                 )
             digest_item = choice.target.number
             session_data = choice.data_of(digest_item)
+            if choice.target.how == "reference":
+                text = strip_reference(text)
             ctx.effects.steps.append(f"digest item #{digest_item} (by {choice.target.how})")
         if not ctx.effects.take_use(session.id):
             return self._refuse(
@@ -276,7 +279,7 @@ class InboundPipeline:
             module=spec.name,
             user_id=token.user,
             session_data=session_data,
-            text=extracted.text,
+            text=text,
             signature=extracted.signature,
             quoted=extracted.quoted,
             html=extracted.html,

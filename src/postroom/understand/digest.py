@@ -38,6 +38,13 @@ def _reference(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def strip_reference(text: str) -> str:
+    """The text without the leading ``#2`` / ``>>2`` that chose the item (it is addressing,
+    not content)."""
+    match = _REFERENCE_RE.match(text[:100])
+    return text[match.end() :].lstrip(" \t:,.-") if match else text
+
+
 def _subject_tag(subject: str) -> int | None:
     tags = {int(n) for n in _SUBJECT_TAG_RE.findall(subject[:1000])}
     return tags.pop() if len(tags) == 1 else None

@@ -17,9 +17,17 @@ from email.message import Message
 
 from .arf import parse_feedback_report, returned_recipients
 from .autoreply import autoreply_headers, autoreply_subject, autoreply_text
-from .dialects import MAX_SCAN, cut_returned, find_recipients, inline_returned, is_daemon
+from .dialects import (
+    MAX_SCAN,
+    TextRecipient,
+    cut_returned,
+    find_recipients,
+    inline_returned,
+    is_daemon,
+)
 from .dsn import parse_delivery_status
 from .headers import all_addresses, decode_words, first_address, message_id
+from .lists import list_notice_recipient
 from .mime import Part, parse_entity
 from .parts import Contents, collect, forwarded_report
 from .recipients import from_dsn, from_ses, from_text
@@ -111,6 +119,12 @@ def _classify(data: bytes) -> Classification:
     ses = parse_ses_notification(full) if "notificationType" in full else None
     if ses is not None and ses.kind in ("bounce", "delivery") and ses.recipients:
         return _report(from_ses(ses), original_id or ses.message_id, defects)
+
+    listed = list_notice_recipient(top, notice)
+    if listed is not None:
+        # A list manager's own error notice: the list refused the post (see .lists).
+        results = from_text([TextRecipient(listed, notice, None)], notice, [], None)
+        return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
 
     bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
     failed_header = all_addresses(top.get("x-failed-recipients"))

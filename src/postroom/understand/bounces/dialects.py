@@ -193,6 +193,10 @@ def _mentions(
             before = scrubbed[: m.start()]
             if before.endswith(("=", "/", "?", ":")) or "message-id" in before.lower():
                 continue
+            if rank and before.endswith("may not follow "):
+                # Exim's "malformed address: <b> may not follow a": the address a malformed
+                # one came after in the header, quoted to place the error, not a recipient.
+                continue
             named = _NAME_ADDR.match(scrubbed, m.end())
             if named and named.group(1).lower() != address and not before.endswith("<"):
                 # "a@example.com <b@example.net>": RFC 5322 section 3.4 name-addr, the first

@@ -39,6 +39,7 @@ class DsnRecipient:
     remote_mta: str | None = None
     diagnostic_type: str | None = None
     category: str | None = None
+    status_comment: str | None = None
 
 
 @dataclass(slots=True)
@@ -106,6 +107,11 @@ def parse_delivery_status(text: str) -> DsnReport:
         elif name == "status":
             m = STATUS.search(value)
             current.status = m.group(0) if m else current.status
+            # An RFC 5322 comment after the code: the reporter's words for it (PowerMTA
+            # writes RFC 3463's own, "5.2.1 (mailbox disabled, not accepting messages)").
+            comment = value[m.end() :].strip() if m else ""
+            if comment.startswith("(") and comment.endswith(")"):
+                current.status_comment = comment[1:-1].strip() or None
         elif name == "diagnostic-code":
             current.diagnostic = _after_type(value) or current.diagnostic
             kind, sep, _ = value.partition(";")

@@ -62,6 +62,12 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # A list manager that has seen the Message-ID already refuses the copy as a loop: its
+        # own protection, which Sisimai files under systemerror (not a routing loop).
+        "systemerror",
+        (r"duplicated? message-?id",),
+    ),
+    (
         # A resolver's own failure report ("DNS Error: ... responded with code NXDOMAIN"): the
         # lookup failed on the way, which Sisimai files under networkerror whatever the answer
         # was. A null MX (above) is the one DNS answer that names its own reason.
@@ -88,7 +94,9 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"exceed(?:ed|s)? (?:the |his |her |their )?(?:storage|mailbox|disk|quota)",
             r"mailbox (?:size|has exceeded|exceeds|limit)",
             r"storage (?:allocation|limit) exceeded",
-            r"not enough (?:storage|space)",
+            # The mailbox's own allowance ("Not enough disk space"), not the whole system's
+            # "insufficient system storage" (systemfull).
+            r"not enough (?:disk |storage )?(?:storage|space)",
             r"account is full",
             r"box full",
             r"mailfolder is full",
@@ -302,6 +310,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"not (?:have )?permission",
             # A Google Groups refusal in any language ends with the service's signature.
             r"google groups",
+            # A mailing list that takes posts from its members only.
+            r"\byou are not (?:a )?member",
         ),
     ),
     (

@@ -33,6 +33,8 @@ mailbox and a domain that takes no mail will fail again; a full mailbox or a blo
 
 from __future__ import annotations
 
+import re
+
 from .dialects import scrub
 from .matching import PhraseIndex, find_command
 from .phrases import GENERAL, MAILBOX_UNKNOWN, SPECIFIC
@@ -148,27 +150,77 @@ _CATEGORIES = {
 }
 
 
+# Orange and La Poste (France) end each refusal with an error code of their own ("OFR_416
+# [416]", "LPN007_426", "OFR005_505 [505]"). Its last three digits name the condition where the
+# words do not: "Service refused, please try later" is a block as LPN001_108 and a fault of
+# their own system as OFR005_505. The codes whose meaning the notices show:
+_PROVIDER_CODE = re.compile(r"\b(?:ofr|lpn)[0-9]{0,3}_([0-9]{3})\b")
+_PROVIDER_CODES = {
+    "107": "blocked",
+    "108": "blocked",
+    "416": "userunknown",
+    "426": "suspend",
+    "505": "systemerror",
+    "506": "spamdetected",
+    "630": "policyviolation",
+}
+
+
+def reason_from_provider_code(sample: str) -> str | None:
+    """The reason an Orange / La Poste error code in a lower-cased diagnostic names, if known."""
+    if "ofr" not in sample and "lpn" not in sample:
+        return None
+    m = _PROVIDER_CODE.search(sample)
+    return _PROVIDER_CODES.get(m.group(1)) if m else None
+
+
 def reason_from_category(category: str | None) -> str | None:
     """The reason a vendor's bounce category field names (PowerMTA's documented set)."""
     return _CATEGORIES.get((category or "").strip().lower())
 
 
-def _from_words(sample: str, by_status: str | None, command: str | None) -> tuple[str | None, bool]:
-    """Steps 2 to 5 of the module docstring on one lower-cased sample: the reason, and whether
-    it is only a guess ("user unknown" at an unknown stage, read as a filter's words)."""
+def _from_words(
+    sample: str, by_status: str | None, command: str | None
+) -> tuple[str | None, bool, bool]:
+    """Steps 2 to 5 of the module docstring on one lower-cased sample: the reason, whether it
+    is only a guess ("user unknown" at an unknown stage, read as a filter's words), and whether
+    it rests on no more than "user unknown" (the words of the unknown tier, or an X.1.x code)."""
     hits = _INDEX.scan(sample)
     reason = _INDEX.first("specific", sample, hits)
     if reason is not None:
-        return reason, False
+        return reason, False, False
     if by_status == "userunknown":
-        return by_status, False
+        return by_status, False, True
     if _INDEX.first("unknown", sample, hits):
         # The caller's command may come from a wider text; qmail names the stage in prose
         # ("does not like recipient") right in the diagnostic.
         stage = command or find_command(sample)
         verdict = _mailbox_unknown(by_status, stage)
-        return verdict, stage is None and verdict == "filtered"
-    return _INDEX.first("general", sample, hits), False
+        return verdict, stage is None and verdict == "filtered", True
+    return _INDEX.first("general", sample, hits), False, False
+
+
+# Conditions of a mailbox that Sisimai tests before it settles on an unknown user (its reason
+# order): a notice that names one of them says more than a bare "user unknown" does.
+_BEFORE_UNKNOWN = frozenset(
+    {"mailboxfull", "mesgtoobig", "exceedlimit", "suspend", "hasmoved", "norelaying", "authfailure"}
+)
+
+
+_CONDITIONS = PhraseIndex(
+    {"conditions": tuple((r, p) for r, p in SPECIFIC if r in _BEFORE_UNKNOWN)}
+)
+
+# A notice states what it has to say of the whole message in its opening lines.
+_OPENING = 1024
+
+
+def _named_condition(notice: str | None) -> str | None:
+    """The mailbox condition (:data:`_BEFORE_UNKNOWN`) a notice's own words name, if any."""
+    words = _sample(scrub(notice[:_OPENING])) if notice else ""
+    if not words:
+        return None
+    return _CONDITIONS.first("conditions", words, _CONDITIONS.scan(words))
 
 
 def decide_reason(
@@ -180,6 +232,7 @@ def decide_reason(
     action: str | None = None,
     mailer: bool = False,
     category: str | None = None,
+    notice: str | None = None,
 ) -> str:
     """The reason for one failed recipient (see the module docstring for the order).
 
@@ -190,16 +243,31 @@ def decide_reason(
     leaves the words to the notice); ``action`` the RFC 3464 section 2.3.3 action (a delay
     nothing else explains has outlived its retries: ``expired``); ``mailer`` whether the
     section 2.3.6 diagnostic type says a local program answered (``X-Unix``) rather than an
-    SMTP server; ``category`` a vendor's bounce category field.
+    SMTP server; ``category`` a vendor's bounce category field; ``notice`` what the notice
+    says of the message as a whole (its opening statement, the ``Status`` field's comment),
+    read only against a bare "user unknown".
     """
     by_status = reason_from_status(status)
     if by_status is not None and is_precise(status):
         return by_status
     by_category = reason_from_category(category)
     if by_category is not None:
-        return by_category
+        # "bad-mailbox" is a bare "user unknown" too: a condition the report names outranks it.
+        named = _named_condition(notice) if by_category in _ADDRESS_VERDICTS else None
+        return named or by_category
     sample = _sample(_remote_reply(status, text))
-    reason, guess = _from_words(sample, by_status, command) if sample else (None, False)
+    by_provider = reason_from_provider_code(sample)
+    if by_provider is not None:
+        return by_provider
+    reason, guess, bare = (
+        _from_words(sample, by_status, command) if sample else (None, False, False)
+    )
+    if bare and notice:
+        # "User unknown" is all the reply says; a notice that names the mailbox's condition
+        # ("Not enough disk space", "The user(s) account is disabled") says more.
+        named = _named_condition(notice)
+        if named is not None:
+            reason, guess = named, False
     if reason is None and mailer:
         # RFC 3464 section 2.3.6: not an SMTP reply but a local delivery program's exit status.
         return "mailererror"
@@ -208,7 +276,7 @@ def decide_reason(
         # own words may say more (Gmail: "the address couldn't be found").
         words = _sample(scrub(context)) if context else ""
         if words and words != sample:
-            found, weak = _from_words(words, by_status, command)
+            found, weak, _ = _from_words(words, by_status, command)
             if found is not None and not (guess and weak):
                 reason = found
     if (

@@ -44,11 +44,13 @@ def build(
     *,
     mailer: bool = False,
     category: str | None = None,
+    notice: str | None = None,
 ) -> RecipientResult:
     """One recipient: status, reply code and reason from the fields and the context text.
 
     ``mailer`` says the RFC 3464 section 2.3.6 diagnostic came from a local program
-    (``X-Unix``), ``category`` is a vendor's bounce category field; see ``decide_reason``.
+    (``X-Unix``), ``category`` is a vendor's bounce category field, ``notice`` what the
+    notice says of the whole message; see ``decide_reason``.
     """
     diag = " ".join(diagnostic.split()) if diagnostic else None
     text = diag or " ".join(context.split())
@@ -68,6 +70,7 @@ def build(
         action=action,
         mailer=mailer,
         category=category,
+        notice=notice,
     )
     inferred = False
     temporary = action == "delayed" or (status or "").startswith("4")
@@ -144,6 +147,8 @@ def from_dsn(report: DsnReport, notice: str, exclude: set[str]) -> list[Recipien
             seen.add(address)
             groups.append((address, group))
     contexts = find_contexts(notice, [a for a, _ in groups]) if "@" in notice else {}
+    # A notice about one recipient speaks of its failure throughout, from its opening lines.
+    whole = notice if len(groups) == 1 else ""
     for address, group in groups:
         context = contexts.get(address, "")
         # Section 2.3.5 Remote-MTA first; the notice's "host ... said" only when it is absent.
@@ -161,6 +166,7 @@ def from_dsn(report: DsnReport, notice: str, exclude: set[str]) -> list[Recipien
                 host,
                 mailer=(group.diagnostic_type or "").startswith("x-unix"),
                 category=group.category,
+                notice=f"{group.status_comment or ''}\n{whole}",
             )
         )
     return out
