@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from threading import Barrier, Thread
+from typing import TypeVar
 
 from postroom.store import Database, open_database, repos
 from postroom.store.migrate import check_schema, current_revision, downgrade, head_revision, upgrade
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
 
 
 def new_session(
@@ -52,22 +55,31 @@ def test_session_data_of_five_megabytes_round_trips(database: Database) -> None:
         assert row.created_at == NOW
 
 
-def test_limited_uses_are_spent_once_each_under_concurrency(database: Database) -> None:
-    session_id, _ = new_session(database, uses=3)
-    barrier = Barrier(8)
-    results: list[bool] = []
+def at_once(count: int, work: Callable[[], T]) -> list[T]:
+    """Run ``work`` in ``count`` threads released together; their results in any order."""
+    barrier = Barrier(count)
+    results: list[T] = []
 
-    def take() -> None:
+    def run() -> None:
         barrier.wait()
-        with database.transaction() as tx:
-            results.append(repos.take_session_use(tx, session_id))
+        results.append(work())
 
-    threads = [Thread(target=take) for _ in range(8)]
+    threads = [Thread(target=run) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [False] * 5 + [True] * 3
+    return results
+
+
+def test_limited_uses_are_spent_once_each_under_concurrency(database: Database) -> None:
+    session_id, _ = new_session(database, uses=3)
+
+    def take() -> bool:
+        with database.transaction() as tx:
+            return repos.take_session_use(tx, session_id)
+
+    assert sorted(at_once(8, take)) == [False] * 5 + [True] * 3
     with database.transaction() as tx:
         row = tx.get(repos.SessionRow, session_id)
         assert row is not None and row.uses_left == 0 and row.use_count == 3
@@ -149,20 +161,13 @@ def test_bounce_score_adds_up_and_restarts_after_a_quiet_period(database: Databa
 
 
 def test_concurrent_bounces_for_one_user_all_count(database: Database) -> None:
-    barrier = Barrier(6)
-
-    def bounce() -> None:
-        barrier.wait()
+    def bounce() -> float:
         with database.transaction() as tx:
-            repos.add_bounce_score(
+            return repos.add_bounce_score(
                 tx, user_id=5, weight=1.0, hard=True, now=NOW, quiet=timedelta(days=30)
             )
 
-    threads = [Thread(target=bounce) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert sorted(at_once(6, bounce)) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     with database.transaction() as tx:
         row = repos.get_bounce_score(tx, 5)
         assert row is not None and row.score == 6.0 and row.hard_count == 6
