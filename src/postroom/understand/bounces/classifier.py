@@ -3,11 +3,12 @@
 1. Complaints: an RFC 5965 feedback report, an SES complaint, an unsubscribe request.
 2. Reports: an RFC 3464 ``message/delivery-status`` part (or its fields pasted into the text),
    an SES bounce or delivery notification. All recipients delivered -> DELIVERED, else BOUNCE.
-3. Automatic replies (RFC 3834 and vendor marks), unless the message also reads as a bounce:
+3. A mailing list manager's own error notice (see :mod:`.lists`): the list refused the post.
+4. Automatic replies (RFC 3834 and vendor marks), unless the message also reads as a bounce:
    Exim marks its bounces ``Auto-Submitted: auto-replied`` too.
-4. Bounces in an MTA's own words (see :mod:`.dialects`), when the sender, the subject or the text
+5. Bounces in an MTA's own words (see :mod:`.dialects`), when the sender, the subject or the text
    says "delivery failed".
-5. Everything else is NORMAL mail.
+6. Everything else is NORMAL mail.
 """
 
 from __future__ import annotations

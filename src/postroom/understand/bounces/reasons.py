@@ -3,6 +3,8 @@
 The decision, in order of how much each signal proves:
 
 1. A precise RFC 3463 code (:mod:`.statuses`): ``X.2.2`` is a full mailbox whatever the text adds.
+   Then a provider's own error code where its table is known (Orange's ``OFR005_505``): the
+   same words carry different codes.
 2. A specific phrase (:data:`.phrases.SPECIFIC`): servers send ``5.1.1`` or ``5.7.1`` for spam
    blocks, block lists and full mailboxes alike, so the wording outranks a vague code.
 3. A mailbox code (``X.1.0``, ``X.1.1``, ``X.1.3``): the address is unknown.
@@ -17,6 +19,10 @@ The decision, in order of how much each signal proves:
 
 A notice that quotes a remote reply after a code of its own (Amazon SES) is read from the
 remote's code on: the words before it are the wrapper's guess.
+
+When the reply says no more than "user unknown" (those words, an ``X.1.x`` code, PowerMTA's
+``bad-mailbox``), a mailbox condition that the ``Status`` field's comment or the notice's
+opening lines name (full, suspended, moved, ...) outranks it: Sisimai tests those first.
 
 Weaker evidence, read only where the above is silent: a vendor's bounce category field
 (PowerMTA's ``X-PowerMTA-BounceCategory``, right after a precise code); an RFC 3464 section
