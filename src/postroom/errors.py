@@ -11,19 +11,16 @@ catch the whole family with one clause and the command line can map each branch 
     │   ├── UnknownAddressFormat a format version no decoder is registered for
     │   ├── UnknownKey           signed with a key id this keyring does not hold
     │   └── ForgedAddress        the HMAC tag does not verify
-    ├── SessionError             the email session behind a valid address is unusable
-    │   ├── SessionNotFound
-    │   ├── SessionExpired
-    │   └── SessionUsedUp
     ├── StoreError               the database answered with an error
     │   └── StoreUnavailable     the database cannot be reached: retry later, lose nothing
     ├── InboundError             a received message cannot be handled
-    │   ├── UnparseableMessage
-    │   └── MessageTooLarge
+    │   └── UnparseableMessage
     └── Reject                   raised by an application handler to refuse a reply politely
 
 Messy input that can still be read is never an exception: parsers record defects on their result,
-as CPython's ``email`` package does.
+as CPython's ``email`` package does. What happens to a message that can be read (an expired
+session, an unknown module, a message too large) is an outcome of the inbound pipeline
+(:class:`postroom.inbound.types.Outcome`), not an exception.
 """
 
 from __future__ import annotations
@@ -67,22 +64,6 @@ class ForgedAddress(AddressError):
     """The HMAC tag does not verify: the address was altered or made up."""
 
 
-class SessionError(PostroomError):
-    """The email session behind a verified address cannot be used."""
-
-
-class SessionNotFound(SessionError):
-    """No session has this key (pruned, or never existed)."""
-
-
-class SessionExpired(SessionError):
-    """The session exists but its expiry time has passed."""
-
-
-class SessionUsedUp(SessionError):
-    """The session allowed a fixed number of uses and all were spent."""
-
-
 class StoreError(PostroomError):
     """The database reported an error."""
 
@@ -97,10 +78,6 @@ class InboundError(PostroomError):
 
 class UnparseableMessage(InboundError):
     """The bytes are not an email message at all (empty, or no header section)."""
-
-
-class MessageTooLarge(InboundError):
-    """The message is larger than the configured limit."""
 
 
 class Reject(PostroomError):

@@ -198,7 +198,13 @@ class InboundPipeline:
             )
             effects.steps.append(
                 f"bounce score of user {user_id} now {tally.score:g}"
-                + (" (suppressed)" if tally.crossed else "")
+                + (
+                    " (suppressed now)"
+                    if tally.newly_suppressed
+                    else " (suppressed already)"
+                    if tally.crossed
+                    else ""
+                )
             )
         return self._done(ctx, plan.outcome, detail=plan.detail, write=not stored)
 

@@ -67,10 +67,6 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
 
-    @property
-    def dispatched(self) -> bool:
-        return self is Outcome.DISPATCHED
-
 
 @dataclass(frozen=True, slots=True)
 class InboundResult:
