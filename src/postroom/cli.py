@@ -16,6 +16,7 @@ import click
 from postroom.errors import (
     AddressError,
     ConfigError,
+    MessageInProgress,
     PostroomError,
     StoreError,
     StoreUnavailable,
@@ -280,7 +281,7 @@ def inbound(state: _State, recipients: tuple[str, ...], sender: str | None, as_j
         result = room.receive(raw, recipients=list(recipients), sender=sender, size=size)
     except UnparseableMessage as exc:
         _fail(str(exc), EX_DATAERR)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, MessageInProgress) as exc:
         _fail(f"{exc}; the MTA will retry", EX_TEMPFAIL)
     except Exception as exc:  # anything else: keep the mail queued rather than lose it
         _fail(f"temporary failure ({type(exc).__name__}: {exc}); the MTA will retry", EX_TEMPFAIL)

@@ -14,7 +14,8 @@ catch the whole family with one clause and the command line can map each branch 
     ├── StoreError               the database answered with an error
     │   └── StoreUnavailable     the database cannot be reached: retry later, lose nothing
     ├── InboundError             a received message cannot be handled
-    │   └── UnparseableMessage
+    │   ├── UnparseableMessage
+    │   └── MessageInProgress    the same message is being handled right now: retry later
     └── Reject                   raised by an application handler to refuse a reply politely
 
 Messy input that can still be read is never an exception: parsers record defects on their result,
@@ -78,6 +79,15 @@ class InboundError(PostroomError):
 
 class UnparseableMessage(InboundError):
     """The bytes are not an email message at all (empty, or no header section)."""
+
+
+class MessageInProgress(InboundError):
+    """Another process is handling this very message (same Message-ID, same address) now.
+
+    Receivers answer with a temporary failure, so the MTA retries: by then the first attempt
+    has finished (the retry is a duplicate) or died (its claim lease ran out and the retry
+    takes over). Either way the message is handled exactly once.
+    """
 
 
 class Reject(PostroomError):

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from postroom.errors import AddressError, StoreUnavailable, UnparseableMessage
+from postroom.errors import (
+    AddressError,
+    MessageInProgress,
+    StoreUnavailable,
+    UnparseableMessage,
+)
 
 if TYPE_CHECKING:
     from postroom.app import Postroom
@@ -79,7 +84,7 @@ class InboundHandler:
             result = self.room.receive(raw, recipients=[rcpt], sender=sender)
         except UnparseableMessage as exc:
             return f"554 5.6.0 {exc}"
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, MessageInProgress) as exc:
             log.warning("deferring mail for %s: %s", rcpt, exc)
             return "451 4.3.0 temporary failure, please try again later"
         except Exception:

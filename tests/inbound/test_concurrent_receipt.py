@@ -2,6 +2,7 @@
 
 Each round starts two fresh processes that wait on one barrier and then run the same message
 through the pipeline against the same database; the unique dedupe key lets exactly one win.
+The other sees a finished duplicate, or, while the winner is still at it, is told to retry.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import multiprocessing
 import secrets
 from pathlib import Path
 
+from postroom.errors import MessageInProgress
 from postroom.examples.forum import build
 from postroom.settings import ErrorMailSettings, Settings
 from postroom.store import open_database
@@ -27,8 +29,11 @@ def _receive(
     room.configure(settings)
     room.codec  # noqa: B018 - build the codec before the race, not during it
     barrier.wait()  # type: ignore[attr-defined]
-    result = room.receive(raw, recipients=[address])
-    outcomes.put(str(result.outcome))  # type: ignore[attr-defined]
+    try:
+        outcome = str(room.receive(raw, recipients=[address]).outcome)
+    except MessageInProgress:
+        outcome = "retry later"  # what the MTA is told while the other process is at it
+    outcomes.put(outcome)  # type: ignore[attr-defined]
     room.close()
 
 
@@ -61,7 +66,8 @@ def test_two_processes_receiving_one_message_dispatch_it_once(tmp_path: Path) ->
             for proc in procs:
                 proc.join(60)
                 assert proc.exitcode == 0
-        results = sorted(outcomes.get(timeout=10) for _ in range(2 * ROUNDS))
+        results = [outcomes.get(timeout=10) for _ in range(2 * ROUNDS)]
         room.close()
-    assert results == ["dispatched"] * ROUNDS + ["duplicate"] * ROUNDS
+    assert results.count("dispatched") == ROUNDS
+    assert set(results) - {"dispatched"} <= {"duplicate", "retry later"}
     assert sorted(p.text for p in board.posts()) == [f"Reply number {n}." for n in range(ROUNDS)]

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import Clock
 from postroom.app import Postroom
-from postroom.errors import Reject, UnparseableMessage
+from postroom.errors import MessageInProgress, Reject, UnparseableMessage
 from postroom.inbound.types import Outcome, Reply
 from postroom.mailer import MemoryTransport
 from postroom.store import repos
@@ -298,3 +298,42 @@ def test_attachments_reach_the_handler(room: Postroom, received: list[Reply]) ->
         "image/png",
         b"\x89PNG...",
     )
+
+
+def test_a_message_claimed_by_a_process_that_died_is_retried_later_then_taken_over(
+    room: Postroom, received: list[Reply], clock: Clock
+) -> None:
+    issued = room.create_session("forum", 42)
+    raw = reply(issued.address, message_id="<inflight@example.net>")
+    key = repos.dedupe_key("inflight@example.net", raw, issued.address)
+    with room.database.transaction() as tx:  # what a process that died mid-message leaves
+        repos.claim_inbound(
+            tx,
+            key=key,
+            now=clock(),
+            lease=timedelta(minutes=10),
+            values={"raw": raw, "received_at": clock()},
+        )
+    with pytest.raises(MessageInProgress):
+        room.receive(raw, recipients=[issued.address])
+    assert received == []
+    clock.advance(minutes=11)
+    assert room.receive(raw, recipients=[issued.address]).outcome is Outcome.DISPATCHED
+    assert room.receive(raw, recipients=[issued.address]).outcome is Outcome.DUPLICATE
+    assert len(received) == 1
+
+
+class BrokenOutbox:
+    def send(self, message: object) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_an_error_email_that_cannot_be_written_does_not_fail_the_message(
+    room: Postroom, clock: Clock
+) -> None:
+    room.configure(room.settings, transport=BrokenOutbox())
+    issued = room.create_session("forum", 42)
+    clock.advance(days=31)
+    result = room.receive(reply(issued.address))
+    assert result.outcome is Outcome.SESSION_EXPIRED
+    assert result.notice == "expired_session:failed"

@@ -192,7 +192,7 @@ class LiveEffects:
         else:
             try:
                 self.transport.send(message)
-            except TransportError as exc:
+            except (TransportError, OSError) as exc:  # e.g. the outbox folder is not writable
                 status = "failed"
                 self.steps.append(f"notice not sent: {exc}")
         with self._connection() as tx:

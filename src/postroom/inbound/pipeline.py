@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from postroom.addresses import AddressCodec, BounceToken, ReplyToken
-from postroom.errors import AddressError, Reject, StoreUnavailable
+from postroom.errors import AddressError, MessageInProgress, Reject, StoreUnavailable
 from postroom.handlers import HandlerRegistry, HandlerSpec
 from postroom.inbound.content import attachments_of, is_empty_reply
 from postroom.inbound.digests import choose_item, digest_of
@@ -57,8 +57,9 @@ class InboundPipeline:
         replay_id: int | None = None,
         size: int | None = None,
     ) -> InboundResult:
-        """Handle one message. Raises UnparseableMessage (no header section) and
-        StoreUnavailable (the database is down: the caller must make the sender retry).
+        """Handle one message. Raises UnparseableMessage (no header section), and
+        StoreUnavailable (the database is down) or MessageInProgress (another process is
+        handling it now): for those two the caller must make the sender retry.
 
         ``size`` is the full size when ``raw`` is only the beginning of a larger message."""
         steps = effects.steps
@@ -153,9 +154,12 @@ class InboundPipeline:
             ctx = _Context(parsed, envelope, effects, inbound_id, address, kind, token)
             ctx.fresh = previous == "new"
             return ctx
-        effects.steps.append(
-            f"already received as #{inbound_id} ({previous}): not dispatched again"
-        )
+        if previous == "processing":
+            raise MessageInProgress(
+                f"message {parsed.message_id or '(no Message-ID)'} to {address} is being "
+                f"handled as #{inbound_id}; retry later"
+            )
+        effects.steps.append(f"already received as #{inbound_id} ({previous}): not dispatched")
         return InboundResult(
             Outcome.DUPLICATE, inbound_id, address, kind, steps=tuple(effects.steps)
         )
