@@ -222,7 +222,8 @@ def test_lmtp_and_smtp_routes(tmp_path: Path) -> None:
 
 
 def test_start_and_stop_twice(tmp_path: Path) -> None:
-    seen_ports: set[int] = set()
+    # The second run may get a port number the first one used (the OS hands them out again
+    # once the first run released them); what matters is that it starts and serves.
     for attempt in range(2):
         given = tmp_path / f"run{attempt}"
         servers = start_mail_servers(given, users=[("erin@example.test", "pw")])
@@ -234,8 +235,6 @@ def test_start_and_stop_twice(tmp_path: Path) -> None:
                 servers.submission_port,
             }
             assert len(ports) == 4
-            assert not ports & seen_ports
-            seen_ports |= ports
             assert servers.processes()
             servers.connect_imap("erin@example.test").logout()
         finally:
