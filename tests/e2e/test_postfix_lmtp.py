@@ -34,13 +34,15 @@ def stack(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Deployment, MailSer
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    # Wait until the listener holds its port before the mail servers pick theirs, so no
+    # server can take the port that was chosen for it.
+    assert listener.stdout is not None
+    line = listener.stdout.readline().decode()
+    assert "listening for LMTP" in line, line
     servers = start_mail_servers(
         tmp_path / "mail", lmtp_routes={"reply.example.test": ("127.0.0.1", port)}
     )
     try:
-        assert listener.stdout is not None
-        line = listener.stdout.readline().decode()
-        assert "listening for LMTP" in line, line
         yield deployment, servers
     finally:
         servers.stop()

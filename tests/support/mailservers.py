@@ -57,6 +57,7 @@ __all__ = [
     "MailServersUnavailable",
     "MailUser",
     "free_port",
+    "free_ports",
     "mail_servers",
     "start_mail_servers",
 ]
@@ -225,6 +226,18 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: all probes are held open until every port is chosen."""
+    with contextlib.ExitStack() as stack:
+        probes = [
+            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            for _ in range(count)
+        ]
+        for probe in probes:
+            probe.bind((_HOST, 0))
+        return [probe.getsockname()[1] for probe in probes]
+
+
 def start_mail_servers(
     root: Path,
     *,
@@ -273,7 +286,8 @@ def start_mail_servers(
         (root / "servers").symlink_to(base, target_is_directory=True)
         keep_logs_in = root
 
-    ports = _Ports(imap=free_port(), lmtp=free_port(), submission=free_port(), smtp=free_port())
+    imap, lmtp, submission, smtp = free_ports(4)
+    ports = _Ports(imap=imap, lmtp=lmtp, submission=submission, smtp=smtp)
     layout = _Layout(base)
     try:
         _write_dovecot(layout, ports, mail_users, domains)
