@@ -96,24 +96,23 @@ def _as_str(key: str, value: Any) -> str:
     return value
 
 
-def _as_int(key: str, value: Any) -> int:
+def _non_negative(key: str, value: Any, kind: type[int] | type[float], example: str) -> Any:
     try:
-        result = int(value)
+        result = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(key, f"expected a whole number, got {value!r}", "write e.g. 25") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(key, f"expected {what}, got {value!r}", f"write e.g. {example}") from None
     if result < 0:
         raise ConfigError(key, f"must not be negative, got {result}", "use 0 or more")
     return result
+
+
+def _as_int(key: str, value: Any) -> int:
+    return int(_non_negative(key, value, int, "25"))
 
 
 def _as_float(key: str, value: Any) -> float:
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"expected a number, got {value!r}", "write e.g. 1.5") from None
-    if result < 0:
-        raise ConfigError(key, f"must not be negative, got {result}", "use 0 or more")
-    return result
+    return float(_non_negative(key, value, float, "1.5"))
 
 
 def _as_days(key: str, value: Any) -> timedelta:
