@@ -491,6 +491,10 @@ def test_find_status(text: str, expected: str | None) -> None:
         ("Sorry, your envelope sender was rejected: 553 no", "mail"),
         ("550 5.7.1 metadata mismatch", None),
         ("550 5.1.1 User unknown", None),
+        # Pieces of addresses and host names are not commands.
+        ("rcpt@example.org: 550 mailbox unavailable", None),
+        ("host data.example.net said: 550 no such user", None),
+        ("mx.helo-world.example: 550 no (in reply to end of DATA command)", "data"),
     ],
 )
 def test_find_command(text: str, expected: str | None) -> None:

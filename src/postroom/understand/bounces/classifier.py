@@ -31,6 +31,7 @@ from .headers import all_addresses, decode_words, first_address, message_id
 from .lists import list_notice_recipient
 from .mime import Part, parse_entity
 from .parts import Contents, collect, forwarded_report
+from .providers import Origin
 from .recipients import from_dsn, from_ses, from_text
 from .ses import parse_ses_notification
 from .types import Classification, MessageKind, RecipientResult
@@ -110,10 +111,12 @@ def _classify(data: bytes) -> Classification:
         # message: its fields still name the failure.
         dsn_text = full[:MAX_SCAN]
     report = None
+    origin = Origin.of(None, sender, top.get("x-mailer"))
     if dsn_text:
         report = parse_delivery_status(dsn_text)
+        origin = Origin.of(report.reporting_mta, sender, top.get("x-mailer"))
         if report.recipients:
-            found = from_dsn(report, notice, exclude)
+            found = from_dsn(report, notice, exclude, origin)
             if found:
                 return _report(found, original_id, defects)
 
@@ -157,7 +160,7 @@ def _classify(data: bytes) -> Classification:
         returned = contents.returned
         if returned is None and not found_text and not failed_header:
             returned = inline_returned(full[len(notice) :])
-        results = from_text(found_text, notice, failed_header, returned, report)
+        results = from_text(found_text, notice, failed_header, returned, report, origin)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
     if autoreply_text(notice) and not top.get("in-reply-to") and not top.get("references"):
         return _auto_reply(sender, original_id, defects)

@@ -185,6 +185,16 @@ def _word_char(text: str, i: int) -> bool:
     return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")
 
 
+def _in_name(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a piece of an address or host name ("rcpt@example.org",
+    "data.example.net"): joined to a word by ``@``, ``.``, ``-`` or ``+``."""
+    after = text[end : end + 1]
+    if after == "@" or (after in (".", "-", "+") and _word_char(text, end + 1)):
+        return True
+    before = text[start - 1 : start] if start else ""
+    return before in ("@", ".", "-", "+") and _word_char(text, start - 2)
+
+
 def find_command(text: str) -> str | None:
     """The SMTP command (RFC 5321 section 4.1) a reply answered: the last one named before it.
 
@@ -202,6 +212,7 @@ def find_command(text: str) -> str | None:
             if not bounded or (
                 not _word_char(low, i - 1)
                 and (not _word_char(low, end) or (stage == "rcpt" and low.startswith("_to", end)))
+                and not _in_name(low, i, end)
             ):
                 found.append((i, stage))
             i = low.find(word, end)

@@ -345,11 +345,10 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"(?:wasn't|was not) found at the destination",
             r"invalid final delivery userid",
             r"check if (?:the )?address is correct",
-            # RFC 5321 section 4.2.3's own text for reply 550.
-            r"requested action not taken: mailbox unavailable",
             r"no mailbox here by that name",
             r"(?:account|mailbox|address) (?:that )?you tried to reach does not exist",
-            r"(?:this|the) user (?:doesn't|does not) have an? .{0,40}account",
+            # Yahoo's own code "dd" (destination does not exist), said even after DATA.
+            r"delivery error: dd ",
             r"destinataire invalide",
             r"not a valid (?:mailbox|user|recipient)",
             # Nobody the message was addressed to exists there (MMS gateways, Exim).
@@ -377,6 +376,9 @@ MAILBOX_UNKNOWN: tuple[str, ...] = (
     r"could not be found",
     r"is not a known user",
     r"address rejected(?:\.| \(|$)",
+    # RFC 5321 section 4.2.3's own text for reply 550, which says no more than the code.
+    r"requested action not taken: mailbox unavailable",
+    r"(?:this|the) user (?:doesn't|does not) have an? .{0,40}account",
 )
 
 GENERAL: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -12,6 +12,7 @@ import re
 from .dialects import TextRecipient, find_contexts, find_remote_host, scrub
 from .dsn import DsnReport
 from .mime import Part
+from .providers import NOWHERE, Origin, provider_reason
 from .reasons import (
     STATUS,
     decide_reason,
@@ -45,12 +46,14 @@ def build(
     mailer: bool = False,
     category: str | None = None,
     notice: str | None = None,
+    origin: Origin = NOWHERE,
 ) -> RecipientResult:
     """One recipient: status, reply code and reason from the fields and the context text.
 
     ``mailer`` says the RFC 3464 section 2.3.6 diagnostic came from a local program
     (``X-Unix``), ``category`` is a vendor's bounce category field, ``notice`` what the
-    notice says of the whole message; see ``decide_reason``.
+    notice says of the whole message; see ``decide_reason``. ``origin`` names the system
+    that wrote the bounce, for the rules of :mod:`.providers`, which decide first.
     """
     diag = " ".join(diagnostic.split()) if diagnostic else None
     text = diag or " ".join(context.split())
@@ -62,7 +65,9 @@ def build(
         )
     clean = scrub(text if diag else context)
     command = find_command(context) or (find_command(diag) if diag else None)
-    reason = decide_reason(
+    reason = provider_reason(
+        origin, address, remote_host, text[:3072].lower(), status, command
+    ) or decide_reason(
         status,
         clean,
         command,
@@ -136,7 +141,9 @@ def status_in_text(text: str) -> str | None:
     return found[0]
 
 
-def from_dsn(report: DsnReport, notice: str, exclude: set[str]) -> list[RecipientResult]:
+def from_dsn(
+    report: DsnReport, notice: str, exclude: set[str], origin: Origin = NOWHERE
+) -> list[RecipientResult]:
     """Recipients of an RFC 3464 report, with the notice's lines about each as extra context."""
     out: list[RecipientResult] = []
     groups = []
@@ -167,6 +174,7 @@ def from_dsn(report: DsnReport, notice: str, exclude: set[str]) -> list[Recipien
                 mailer=(group.diagnostic_type or "").startswith("x-unix"),
                 category=group.category,
                 notice=f"{group.status_comment or ''}\n{whole}",
+                origin=origin,
             )
         )
     return out
@@ -186,6 +194,7 @@ def from_text(
     failed_header: list[str],
     returned: Part | None,
     report: DsnReport | None = None,
+    origin: Origin = NOWHERE,
 ) -> list[RecipientResult]:
     """Recipients of a bounce in an MTA's own words; ``X-Failed-Recipients`` when text has none.
 
@@ -209,11 +218,19 @@ def from_text(
             action = group.action if group.action in ("failed", "delayed") else None
             out.append(
                 build(
-                    item.address, action, group.status, group.diagnostic, context, item.remote_host
+                    item.address,
+                    action,
+                    group.status,
+                    group.diagnostic,
+                    context,
+                    item.remote_host,
+                    origin=origin,
                 )
             )
         else:
-            out.append(build(item.address, None, None, None, context, item.remote_host))
+            out.append(
+                build(item.address, None, None, None, context, item.remote_host, origin=origin)
+            )
     return out
 
 

@@ -1,0 +1,114 @@
+"""What one mail system's replies mean where the same words mean different things elsewhere.
+
+Some systems answer every refusal with one phrase and put the meaning in its form, its code or
+its stage; some write their own notices in a fixed vocabulary. Each rule here is keyed on the
+system (the remote host that answered, the recipient's domain, or the notice's reporter) and
+encodes what its documented or observed format means. Such a rule decides before the general
+reading of :mod:`.reasons`, as it knows more; where it says nothing (``None``), the general
+reading stands.
+
+- **KDDI au** (``ezweb.ne.jp``, ``au.com``) answers "User unknown" both for a mailbox it does
+  not have and for a recipient's own refusal settings. The form tells them apart: the mailbox
+  answer names it (``550 <a@ezweb.ne.jp>: User unknown``); the filter's names nobody
+  (``550 : User unknown``).
+- **NTT docomo** answers "550 Unknown user" to everything it refuses. Its RFC 3463 code tells
+  what: X.1.1 the address, X.2.0 the recipient's reception settings; after DATA under a
+  generic code it refuses the sending domain or host (``rejected``).
+- **Yahoo** (``yahoodns.net``): "[TSS04] ... temporarily deferred due to unexpected volume or
+  user complaints" is its verdict on the sender, whatever its reputation (``rejected``).
+- **Outlook.com / Hotmail** reporting its own mailbox: RFC 5321's "Requested action not taken:
+  mailbox unavailable" is its unknown-mailbox answer.
+- **IMail** (``X-Mailer: <SMTP32 ...>``) writes its own notices as "<verdict>: <address>" in a
+  fixed vocabulary ("Unknown user", "Invalid final delivery userid", "User mailbox exceeds
+  allowed size").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who wrote a bounce: its ``Reporting-MTA`` (else its sender's domain) and ``X-Mailer``."""
+
+    reporter: str = ""
+    mailer: str = ""
+
+    @classmethod
+    def of(cls, reporting_mta: str | None, sender: str, mailer: str | None) -> Origin:
+        reporter = (reporting_mta or sender.rpartition("@")[2]).strip().lower()
+        return cls(reporter.rpartition(";")[2].strip(), (mailer or "").strip().lower())
+
+
+NOWHERE = Origin()
+
+_KDDI = (".ezweb.ne.jp", ".au.com")
+_KDDI_NAMED = re.compile(r">:? ?user unknown")  # "550 <a@ezweb.ne.jp>: User unknown"
+_KDDI_FILTER = re.compile(r"\b[45][0-9][0-9] ?: ?user unknown")  # "550 : User unknown"
+
+_DOCOMO = (".docomo.ne.jp",)
+_YAHOO = (".yahoodns.net",)
+_HOTMAIL = (".hotmail.com", ".outlook.com")
+
+# IMail's own notice lines, "<verdict>: <address>" (its vocabulary, in its order of lines).
+_IMAIL = re.compile(
+    r"\b(unknown user|invalid final delivery userid|user mailbox exceeds allowed size"
+    r"|unknown host) ?:"
+)
+_IMAIL_REASONS = {
+    "unknown user": "userunknown",
+    "invalid final delivery userid": "userunknown",
+    "user mailbox exceeds allowed size": "mailboxfull",
+    "unknown host": "hostunknown",
+}
+
+
+def _at(name: str, suffixes: tuple[str, ...]) -> bool:
+    """Whether a host or domain name is one of ``suffixes``' domains or under one."""
+    name = "." + name.strip().strip(".").lower()
+    return any(name.endswith(s) for s in suffixes)
+
+
+def provider_reason(
+    origin: Origin,
+    address: str,
+    host: str | None,
+    text: str,
+    status: str | None,
+    command: str | None,
+) -> str | None:
+    """The reason a provider's own format names for one recipient, or None (see the module).
+
+    ``text`` is the recipient's diagnostic or notice lines, lower-cased and with addresses
+    kept (KDDI's form is in them); ``host`` the remote MTA; ``command`` as
+    :func:`.matching.find_command` gives it.
+    """
+    domain = address.rpartition("@")[2]
+    if "user unknown" in text and (_at(domain, _KDDI) or (host and _at(host, _KDDI))):
+        if _KDDI_NAMED.search(text):
+            return "userunknown"
+        if _KDDI_FILTER.search(text):
+            return "filtered"
+    if "unknown user" in text and (_at(domain, _DOCOMO) or (host and _at(host, _DOCOMO))):
+        if status is not None and status[1:] == ".1.1":
+            return "userunknown"
+        if status is not None and status[1:] == ".2.0":
+            return "filtered"
+        if command == "data":
+            return "rejected"
+    if host and "unexpected volume or user complaints" in text and _at(host, _YAHOO):
+        return "rejected"
+    if (
+        origin.reporter
+        and "requested action not taken: mailbox unavailable" in text
+        and command is None
+        and _at(origin.reporter, _HOTMAIL)
+    ):
+        return "userunknown"
+    if origin.mailer.startswith("<smtp32 "):
+        m = _IMAIL.search(text)
+        if m is not None:
+            return _IMAIL_REASONS[m.group(1)]
+    return None
