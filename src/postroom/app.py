@@ -58,6 +58,14 @@ class IssuedDigest:
 
 
 @dataclass(frozen=True, slots=True)
+class Pruned:
+    """What ``prune`` deleted: expired sessions, and Message-IDs of old sent copies."""
+
+    sessions: int
+    message_ids: int
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedAddress:
     """A reply address and the session behind it."""
 
@@ -291,13 +299,46 @@ class Postroom:
             items=items,
         )
 
-    def prune(self, *, older_than: timedelta | None = None) -> int:
-        """Delete sessions that expired more than ``older_than`` ago (default from settings)."""
-        cutoff = self.clock() - (
-            older_than if older_than is not None else self.settings.session_prune_after
-        )
+    def remember_sent(
+        self,
+        message_id: str,
+        *,
+        user: int | None,
+        recipient: str | None = None,
+        handler: str | None = None,
+        delivery_id: int | None = None,
+    ) -> bool:
+        """Record that the copy sent under ``message_id`` went to ``user`` at ``recipient``.
+
+        A bounce or complaint that reaches postroom at no address of its own (a bounce
+        mailbox piped to ``postroom inbound``) but quotes this Message-ID in its returned
+        message then counts against that user, like one sent to a reply or VERP address.
+        Call it for mail the application sends itself. Returns False when the Message-ID was
+        recorded already (the first record stands).
+        """
+        module = self.handlers.by_name(handler).module if handler is not None else None
+        if not message_id.strip("<> \t"):
+            raise ValueError("an empty Message-ID cannot identify a sent copy")
         with self.database.transaction() as tx:
-            return repos.delete_sessions_expired_before(tx, cutoff)
+            return repos.remember_message_id(
+                tx,
+                message_id=message_id,
+                now=self.clock(),
+                user_id=user,
+                module=module,
+                recipient=recipient,
+                delivery_id=delivery_id,
+            )
+
+    def prune(self, *, older_than: timedelta | None = None) -> Pruned:
+        """Delete sessions that expired more than ``older_than`` ago (default from settings),
+        and the Message-IDs of copies sent longer ago than a session lives plus that."""
+        age = older_than if older_than is not None else self.settings.session_prune_after
+        now = self.clock()
+        with self.database.transaction() as tx:
+            sessions = repos.delete_sessions_expired_before(tx, now - age)
+            ids = repos.delete_message_ids_before(tx, now - age - self.settings.session_ttl)
+        return Pruned(sessions, ids)
 
     # -- inbound ---------------------------------------------------------------------------
 

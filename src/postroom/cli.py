@@ -246,13 +246,17 @@ def session_create(state: _State, handler: str, user: int, data: str, uses: int 
 @click.option("--older-than-days", type=float, help="Default: sessions.prune_after_days.")
 @click.pass_obj
 def prune(state: _State, older_than_days: float | None) -> None:
-    """Delete email sessions that expired long enough ago."""
+    """Delete email sessions that expired long enough ago, and old copies' Message-IDs."""
     from datetime import timedelta
 
     with _errors():
         room = _room(state)
         age = None if older_than_days is None else timedelta(days=older_than_days)
-        click.echo(f"pruned {room.prune(older_than=age)} expired sessions")
+        pruned = room.prune(older_than=age)
+        click.echo(
+            f"pruned {pruned.sessions} expired sessions and "
+            f"{pruned.message_ids} Message-IDs of old copies"
+        )
 
 
 # --- inbound -----------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def test_a_session_with_n_uses_refuses_the_next(
 def test_pruned_sessions_answer_as_expired(room: Postroom, clock: Clock) -> None:
     issued = room.create_session("forum", 42)
     clock.advance(days=61)
-    assert room.prune() == 1
+    assert room.prune().sessions == 1
     assert room.receive(reply(issued.address)).outcome is Outcome.SESSION_EXPIRED
 
 
@@ -337,3 +337,76 @@ def test_an_error_email_that_cannot_be_written_does_not_fail_the_message(
     result = room.receive(reply(issued.address))
     assert result.outcome is Outcome.SESSION_EXPIRED
     assert result.notice == "expired_session:failed"
+
+
+# --- bounces that reach us by a Message-ID or a VERP return path ------------------------------
+
+
+def test_a_bounce_quoting_a_remembered_message_id_counts_against_its_user(room: Postroom) -> None:
+    # A bounce mailbox of the application's own (no address of ours) piped to postroom.
+    assert room.remember_sent("<w1@app.example.com>", user=31, recipient="ada@example.net")
+    assert not room.remember_sent("w1@app.example.com", user=99)  # the first record stands
+    raw = bounce("bounces@app.example.com", original="w1@app.example.com", mid="q1")
+    result = room.receive(raw, recipients=["bounces@app.example.com"], sender="")
+    assert result.outcome is Outcome.BOUNCE_RECORDED and result.detail == "hard"
+    assert result.user_id == 31 and result.inbound_id is not None
+    with room.database.transaction() as tx:
+        score = repos.get_bounce_score(tx, 31)
+        assert score is not None and score.score == room.settings.bounces.hard_weight
+        [event] = repos.list_events(tx, type="bounced")
+        assert event.user_id == 31 and event.recipient == "ada@example.net"
+    again = room.receive(raw, recipients=["bounces@app.example.com"], sender="")
+    assert again.outcome is Outcome.DUPLICATE
+
+
+def test_a_complaint_quoting_a_remembered_message_id_suppresses_its_user(room: Postroom) -> None:
+    room.remember_sent("c1@app.example.com", user=32, recipient="bob@example.net")
+    raw = (
+        b"From: feedback@isp.example\nTo: fbl@app.example.com\nSubject: complaint\n"
+        b"MIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=feedback-report; boundary="f"\n\n'
+        b"--f\nContent-Type: text/plain\n\nA complaint about a message from you.\n"
+        b"--f\nContent-Type: message/feedback-report\n\n"
+        b"Feedback-Type: abuse\nUser-Agent: isp-fbl/1.0\nVersion: 1\n"
+        b"Original-Rcpt-To: bob@example.net\n"
+        b"--f\nContent-Type: message/rfc822\n\n"
+        b"From: app@example.com\nTo: bob@example.net\nSubject: news\n"
+        b"Message-ID: <c1@app.example.com>\n\nhello\n--f--\n"
+    )
+    result = room.receive(raw, recipients=["fbl@app.example.com"])
+    assert result.outcome is Outcome.COMPLAINT_RECORDED and result.user_id == 32
+    with room.database.transaction() as tx:
+        assert repos.is_suppressed(tx, 32)
+
+
+def test_a_bounce_quoting_an_unknown_message_id_is_not_ours(room: Postroom) -> None:
+    raw = bounce("bounces@app.example.com", original="never-sent@app.example.com", mid="q2")
+    result = room.receive(raw, recipients=["bounces@app.example.com"], sender="")
+    assert result.outcome is Outcome.NOT_OURS and result.inbound_id is None
+    assert any("no copy of ours" in step for step in result.steps)
+    # Human mail to no address of ours stays NOT_OURS without a lookup.
+    human = reply("someone@app.example.com", "hello there")
+    assert room.receive(human, recipients=["someone@app.example.com"]).outcome is Outcome.NOT_OURS
+
+
+def test_a_verp_bounce_counts_against_the_user_of_its_delivery(room: Postroom) -> None:
+    room.remember_sent("v1@app.example.com", user=33, recipient="cy@example.net", delivery_id=501)
+    verp = room.codec.encode_bounce(delivery_id=501)
+    result = room.receive(bounce(verp, failed="cy@example.net", mid="v1"), sender="")
+    assert result.outcome is Outcome.BOUNCE_RECORDED
+    with room.database.transaction() as tx:
+        score = repos.get_bounce_score(tx, 33)
+        assert score is not None and score.hard_count == 1
+    # A VERP address whose delivery nobody recorded is recorded, and counts against nobody.
+    unknown = room.codec.encode_bounce(delivery_id=502)
+    assert room.receive(bounce(unknown, mid="v2"), sender="").outcome is Outcome.BOUNCE_RECORDED
+
+
+def test_prune_forgets_message_ids_of_old_copies(room: Postroom, clock: Clock) -> None:
+    room.remember_sent("old@app.example.com", user=34)
+    age = room.settings.session_ttl + room.settings.session_prune_after + timedelta(days=1)
+    clock.advance(seconds=age.total_seconds())
+    room.remember_sent("new@app.example.com", user=34)
+    assert room.prune().message_ids == 1
+    raw = bounce("bounces@app.example.com", original="old@app.example.com", mid="q3")
+    assert room.receive(raw, recipients=["b@app.example.com"]).outcome is Outcome.NOT_OURS

@@ -45,6 +45,23 @@ def test_migrations_go_up_down_and_up(database_url: str) -> None:
     db.dispose()
 
 
+def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from postroom.store.models import Base
+
+    db = open_database(database_url)
+    upgrade(db)
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        diff = [
+            d for d in compare_metadata(context, Base.metadata) if "alembic_version" not in str(d)
+        ]
+    db.dispose()
+    assert diff == []
+
+
 def test_session_data_of_five_megabytes_round_trips(database: Database) -> None:
     blob = {"text": "x" * (5 * 1024 * 1024), "nested": [1, {"a": "é"}]}
     _, key = new_session(database, data=blob)

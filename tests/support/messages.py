@@ -28,8 +28,19 @@ Final-Recipient: rfc822; {failed}
 Action: {action}
 Status: {status}
 Diagnostic-Code: smtp; {diagnostic}
-
+{returned}
 --b--
+"""
+
+# RFC 3462 text/rfc822-headers: the returned copy's header, with its Message-ID.
+RETURNED_TEMPLATE = """
+--b
+Content-Type: text/rfc822-headers
+
+From: app@example.com
+To: {failed}
+Subject: Your weekly digest
+Message-ID: <{original}>
 """
 
 
@@ -62,8 +73,18 @@ def bounce(
     status: str = "5.1.1",
     diagnostic: str = "550 5.1.1 <ada@example.net>: user unknown",
     mid: str = "dsn1",
+    original: str | None = None,
 ) -> bytes:
+    """An RFC 3464 bounce to ``to``; ``original`` adds the returned copy's header with that
+    Message-ID."""
+    returned = RETURNED_TEMPLATE.format(failed=failed, original=original) if original else ""
     text = BOUNCE_TEMPLATE.format(
-        to=to, failed=failed, action=action, status=status, diagnostic=diagnostic, mid=mid
+        to=to,
+        failed=failed,
+        action=action,
+        status=status,
+        diagnostic=diagnostic,
+        mid=mid,
+        returned=returned,
     )
     return text.encode()

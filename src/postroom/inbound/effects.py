@@ -41,6 +41,16 @@ class SessionView:
 
 
 @dataclass(frozen=True, slots=True)
+class SentCopy:
+    """Whose copy a Message-ID or delivery id was (see ``Postroom.remember_sent``)."""
+
+    message_id: str
+    user_id: int | None
+    module: int | None
+    recipient: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class BounceTally:
     score: float
     crossed: bool
@@ -54,6 +64,9 @@ class Effects(Protocol):
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]: ...
     def find_session(self, key: bytes) -> SessionView | None: ...
+    def find_copy(
+        self, *, message_id: str | None = None, delivery_id: int | None = None
+    ) -> SentCopy | None: ...
     def take_use(self, session_id: int) -> bool: ...
     def give_back_use(self, session_id: int) -> None: ...
     def count_bounce(
@@ -137,6 +150,15 @@ class LiveEffects:
     def take_use(self, session_id: int) -> bool:
         with self._connection() as tx:
             return repos.take_session_use(tx, session_id)
+
+    def find_copy(
+        self, *, message_id: str | None = None, delivery_id: int | None = None
+    ) -> SentCopy | None:
+        with self._connection() as tx:
+            row = repos.find_message_id(tx, message_id=message_id, delivery_id=delivery_id)
+            if row is None:
+                return None
+            return SentCopy(row.message_id, row.user_id, row.module, row.recipient)
 
     def give_back_use(self, session_id: int) -> None:
         with self._connection() as tx:

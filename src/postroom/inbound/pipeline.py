@@ -17,7 +17,7 @@ from postroom.errors import AddressError, MessageInProgress, Reject, StoreUnavai
 from postroom.handlers import HandlerRegistry, HandlerSpec
 from postroom.inbound.content import attachments_of, is_empty_reply
 from postroom.inbound.digests import choose_item, digest_of
-from postroom.inbound.effects import Effects, SessionView
+from postroom.inbound.effects import Effects, SentCopy, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
 from postroom.inbound.parse import HEADER_END, ParsedMessage, parse_message
 from postroom.inbound.recipients import candidate_addresses
@@ -70,24 +70,16 @@ class InboundPipeline:
         verified = self._verify(candidates)
         if verified is None:
             steps.append("no address of ours among the recipients")
-            return InboundResult(Outcome.NOT_OURS, steps=tuple(steps))
+            if too_large:
+                return InboundResult(Outcome.NOT_OURS, steps=tuple(steps))
+            return self._unaddressed(raw, parsed, envelope, effects, replay_id, size)
         token, address, address_error = verified
         steps.append(f"address {address}: " + ("verified" if token else f"{address_error}"))
         classification = classify_message(parsed.raw)
         kind = str(classification.kind)
         steps.append(f"classified as {kind}")
 
-        values: dict[str, Any] = {
-            "envelope_sender": envelope.sender,
-            "envelope_recipient": ",".join(envelope.recipients) or None,
-            "address": address,
-            "message_id": parsed.message_id,
-            "sender": parsed.sender,
-            "subject": parsed.subject[:500],
-            "kind": kind,
-            "raw": parsed.raw if too_large else raw,
-            "details": {"defects": list(parsed.defects), "size": size},
-        }
+        values = _values(raw, parsed, envelope, address, kind, size, too_large)
         if isinstance(token, ReplyToken):
             values.update(module=token.module, user_id=token.user)
         if token is not None and not too_large and classification.kind is not MessageKind.NORMAL:
@@ -130,6 +122,40 @@ class InboundPipeline:
                 error="human mail to a bounce address",
             )
         return self._reply(ctx, token)
+
+    def _unaddressed(
+        self,
+        raw: bytes,
+        parsed: ParsedMessage,
+        envelope: Envelope,
+        effects: Effects,
+        replay_id: int | None,
+        size: int,
+    ) -> InboundResult:
+        """A message to no address of ours is still ours when it is a bounce or complaint
+        that quotes the Message-ID of a copy we know (see ``Postroom.remember_sent``)."""
+        steps = effects.steps
+        classification = classify_message(parsed.raw)
+        quoted = classification.original_message_id
+        if classification.kind not in _REPORTS or not quoted:
+            return InboundResult(Outcome.NOT_OURS, steps=tuple(steps))
+        kind = str(classification.kind)
+        copy = effects.find_copy(message_id=quoted)
+        if copy is None:
+            steps.append(f"a {kind} quoting <{quoted}>, which is no copy of ours")
+            return InboundResult(Outcome.NOT_OURS, kind=kind, steps=tuple(steps))
+        steps.append(f"a {kind} quoting <{quoted}>, our copy to user {copy.user_id}")
+        address = envelope.recipients[0] if envelope.recipients else f"<{copy.message_id}>"
+        plan = plan_report(classification)
+        values = _values(raw, parsed, envelope, address, kind, size, False)
+        values.update(module=copy.module, user_id=copy.user_id)
+        final = {**values, "status": "done", "outcome": str(plan.outcome)}
+        with effects.unit():
+            claimed = self._claim(raw, parsed, envelope, effects, final, replay_id, None)
+            if isinstance(claimed, InboundResult):
+                return claimed
+            claimed.owner = copy
+            return self._bookkeep(claimed, plan, stored=replay_id is None and claimed.fresh)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -183,22 +209,34 @@ class InboundPipeline:
         ``stored``: the claim already wrote the final outcome (no update needed).
         """
         token, effects = ctx.token, ctx.effects
+        owner = ctx.owner
+        if owner is None and isinstance(token, BounceToken):
+            # A VERP return path names the delivery; the copy's record names its user.
+            owner = effects.find_copy(delivery_id=token.delivery_id)
+            if owner is not None:
+                effects.steps.append(
+                    f"delivery {token.delivery_id} is our copy to user {owner.user_id}"
+                )
         user_id = token.user if isinstance(token, ReplyToken) else None
+        module = token.module if isinstance(token, ReplyToken) else None
+        if user_id is None and owner is not None:
+            user_id, module = owner.user_id, owner.module
+        recipient = plan.recipient or (owner.recipient if owner is not None else None)
         if plan.event is not None:
             effects.event(
                 plan.event,
                 user_id=user_id,
                 delivery_id=token.delivery_id if isinstance(token, BounceToken) else None,
-                module=token.module if isinstance(token, ReplyToken) else None,
+                module=module,
                 inbound_id=ctx.inbound_id,
-                recipient=plan.recipient,
+                recipient=recipient,
                 data=plan.data,
             )
         if user_id is not None and plan.suppress:
-            effects.suppress(user_id=user_id, address=plan.recipient, reason="complaint")
+            effects.suppress(user_id=user_id, address=recipient, reason="complaint")
         if user_id is not None and plan.count_bounce:
             tally = effects.count_bounce(
-                user_id=user_id, hard=plan.hard, address=plan.recipient, details=plan.data
+                user_id=user_id, hard=plan.hard, address=recipient, details=plan.data
             )
             effects.steps.append(
                 f"bounce score of user {user_id} now {tally.score:g}"
@@ -405,6 +443,7 @@ class InboundPipeline:
             ctx.effects.steps,
             detail=detail or (error or ""),
             notice=notice,
+            owner=ctx.owner,
         )
         if module_name is not None:
             return InboundResult(**{**_fields(result), "module": module_name})
@@ -421,12 +460,19 @@ class InboundPipeline:
         *,
         detail: str = "",
         notice: str | None = None,
+        owner: SentCopy | None = None,
     ) -> InboundResult:
-        module = user = None
-        if isinstance(token, ReplyToken):
-            spec = self.handlers.by_module(token.module)
-            module = spec.name if spec else str(token.module)
-            user = token.user
+        module_id, user = (
+            (token.module, token.user)
+            if isinstance(token, ReplyToken)
+            else (owner.module, owner.user_id)
+            if owner is not None
+            else (None, None)
+        )
+        module = None
+        if module_id is not None:
+            spec = self.handlers.by_module(module_id)
+            module = spec.name if spec else str(module_id)
         return InboundResult(
             outcome, inbound_id, address, kind, module, user, notice, detail, tuple(steps)
         )
@@ -435,7 +481,17 @@ class InboundPipeline:
 class _Context:
     """The facts about one message that every step reads."""
 
-    __slots__ = ("address", "effects", "envelope", "fresh", "inbound_id", "kind", "parsed", "token")
+    __slots__ = (
+        "address",
+        "effects",
+        "envelope",
+        "fresh",
+        "inbound_id",
+        "kind",
+        "owner",
+        "parsed",
+        "token",
+    )
 
     def __init__(
         self,
@@ -450,6 +506,33 @@ class _Context:
         self.parsed, self.envelope, self.effects = parsed, envelope, effects
         self.inbound_id, self.address, self.kind, self.token = inbound_id, address, kind, token
         self.fresh = False  # the claim inserted a new row (with the values it was given)
+        self.owner: SentCopy | None = None  # the copy a quoted Message-ID names
+
+
+_REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT)
+
+
+def _values(
+    raw: bytes,
+    parsed: ParsedMessage,
+    envelope: Envelope,
+    address: str,
+    kind: str,
+    size: int,
+    too_large: bool,
+) -> dict[str, Any]:
+    """The inbound row's columns known before any decision."""
+    return {
+        "envelope_sender": envelope.sender,
+        "envelope_recipient": ",".join(envelope.recipients) or None,
+        "address": address,
+        "message_id": parsed.message_id,
+        "sender": parsed.sender,
+        "subject": parsed.subject[:500],
+        "kind": kind,
+        "raw": parsed.raw if too_large else raw,
+        "details": {"defects": list(parsed.defects), "size": size},
+    }
 
 
 def _fields(result: InboundResult) -> dict[str, Any]:

@@ -146,3 +146,23 @@ class NoticeRow(Base):
     inbound_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     status: Mapped[str] = mapped_column(String(20))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MessageIdRow(Base):
+    """A Message-ID postroom or the application sent under, and whose copy it was.
+
+    A bounce or complaint that reaches no address of ours but quotes one of these (the
+    returned message's header, RFC 3464 section 2 / RFC 5965 section 2) counts against the
+    user the copy went to. ``delivery_id`` ties a VERP return path to the same copy.
+    """
+
+    __tablename__ = "message_ids"
+
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    module: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recipient: Mapped[str | None] = mapped_column(Text, nullable=True)
+    email_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="copy")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

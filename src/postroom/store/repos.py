@@ -20,6 +20,7 @@ from postroom.store.models import (
     BounceScoreRow,
     EventRow,
     InboundMessageRow,
+    MessageIdRow,
     NoticeRow,
     SessionRow,
     SuppressionRow,
@@ -70,6 +71,7 @@ def insert_session(
 SESSIONS = cast(Table, SessionRow.__table__)
 SUPPRESSIONS = cast(Table, SuppressionRow.__table__)
 NOTICES = cast(Table, NoticeRow.__table__)
+MESSAGE_IDS = cast(Table, MessageIdRow.__table__)
 
 
 def _insert_for(tx: Tx) -> Any:
@@ -326,3 +328,61 @@ def add_notice(
             "raw": raw,
         },
     )
+
+
+# --- Message-IDs of sent copies ---------------------------------------------------------------
+
+
+def normal_message_id(value: str) -> str:
+    """A Message-ID as stored: without angle brackets or surrounding space (RFC 5322 3.6.4)."""
+    return value.strip().removeprefix("<").removesuffix(">").strip()
+
+
+def remember_message_id(
+    tx: Tx,
+    *,
+    message_id: str,
+    now: datetime,
+    user_id: int | None = None,
+    module: int | None = None,
+    recipient: str | None = None,
+    email_id: int | None = None,
+    delivery_id: int | None = None,
+    role: str = "copy",
+) -> bool:
+    """Record whose copy a Message-ID was; False when it was recorded already (kept as is)."""
+    stmt = _insert_for(tx)(MESSAGE_IDS).on_conflict_do_nothing(index_elements=["message_id"])
+    result = _conn(tx).execute(
+        stmt.returning(MESSAGE_IDS.c.message_id),
+        {
+            "message_id": normal_message_id(message_id),
+            "user_id": user_id,
+            "module": module,
+            "recipient": recipient,
+            "email_id": email_id,
+            "delivery_id": delivery_id,
+            "role": role,
+            "created_at": now,
+        },
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def find_message_id(
+    tx: Tx, *, message_id: str | None = None, delivery_id: int | None = None
+) -> Any:
+    """The copy a Message-ID (or a delivery id) belongs to, as a Core row, or None."""
+    c = MESSAGE_IDS.c
+    if message_id:
+        query = select(MESSAGE_IDS).where(c.message_id == normal_message_id(message_id))
+    elif delivery_id is not None:
+        query = select(MESSAGE_IDS).where(c.delivery_id == delivery_id).order_by(c.created_at)
+    else:
+        return None
+    return _conn(tx).execute(query.limit(1)).one_or_none()
+
+
+def delete_message_ids_before(tx: Tx, cutoff: datetime) -> int:
+    """Forget the Message-IDs of copies sent before ``cutoff`` (their bounces are long in)."""
+    result = _conn(tx).execute(delete(MESSAGE_IDS).where(MESSAGE_IDS.c.created_at < cutoff))
+    return int(result.rowcount or 0)
