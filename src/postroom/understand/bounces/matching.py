@@ -1,11 +1,10 @@
 """Matching the phrase tables of :mod:`.phrases` against a diagnostic, cheaply.
 
-Every reason's phrases are compiled once into one alternation. Running each alternation over
-each diagnostic would cost a regular-expression scan per reason, so every phrase is first
-reduced to its *triggers*: literal texts one of which every match must contain. One shared pass
-of substring tests (C scans, no regular expression) over the diagnostic finds which triggers
-occur, and only the reasons they point to run their expression. Most diagnostics wake two or
-three of the ~40 reasons.
+Every phrase fragment is compiled once. Running each of them over each diagnostic would cost
+a regular-expression scan per fragment, so every fragment is first reduced to its *triggers*:
+literal texts one of which every match must contain. One shared Aho-Corasick pass over the
+diagnostic finds which triggers occur, and only the fragments they point to run their
+expression. Most diagnostics wake a handful of the ~300 fragments.
 
 Also here: :func:`find_command`, the SMTP command (RFC 5321 section 4.1) a reply answered, found
 with the same kind of literal scan rather than an alternation tried at every position.
@@ -15,6 +14,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+
+import ahocorasick
 
 Table = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -79,88 +80,58 @@ def _triggers(fragment: str) -> tuple[str, ...] | None:
 class PhraseIndex:
     """Several phrase tables (tiers), compiled once, sharing one trigger scan.
 
-    ``scan(sample)`` returns the entries a sample may match; ``first(tier, sample, hits)`` the
-    first reason of a tier whose expression does match. Entries without a usable trigger are
-    always tried.
+    Each phrase fragment is compiled on its own. ``scan(sample)`` finds, in one Aho-Corasick
+    pass (``pyahocorasick``, C) over the sample, every trigger that occurs, and so the
+    fragments that may match; ``first(tier, sample, hits)`` runs only those, in the tier's
+    order, and returns the reason of the first that matches. Fragments without a usable
+    trigger are always tried.
     """
 
     def __init__(self, tiers: dict[str, Table]) -> None:
-        self.patterns: list[tuple[str, re.Pattern[str]]] = []
+        self._reasons: list[str] = []
+        self._fragments: list[re.Pattern[str]] = []
+        self._entries: list[tuple[int, ...]] = []  # per entry: its fragments' numbers
         self.tiers: dict[str, tuple[int, ...]] = {}
         by_trigger: dict[str, set[int]] = defaultdict(set)
         always: set[int] = set()
         for name, table in tiers.items():
             indexes = []
             for reason, parts in table:
-                index = len(self.patterns)
-                indexes.append(index)
-                self.patterns.append((reason, re.compile("|".join(f"(?:{p})" for p in parts))))
-                found = [_triggers(p) for p in parts]
-                if any(t is None for t in found):
-                    always.add(index)
-                for triggers in found:
+                indexes.append(len(self._entries))
+                self._reasons.append(reason)
+                numbers = []
+                for part in parts:
+                    number = len(self._fragments)
+                    numbers.append(number)
+                    self._fragments.append(re.compile(part))
+                    triggers = _triggers(part)
+                    if triggers is None:
+                        always.add(number)
                     for trigger in triggers or ():
-                        by_trigger[trigger].add(index)
+                        by_trigger[trigger].add(number)
+                self._entries.append(tuple(numbers))
             self.tiers[name] = tuple(indexes)
         self._always = frozenset(always)
-        self._roots = _tree(by_trigger)
+        self._automaton = ahocorasick.Automaton()
+        for trigger, found in by_trigger.items():
+            self._automaton.add_word(trigger, frozenset(found))
+        self._automaton.make_automaton()
 
     def scan(self, sample: str) -> set[int]:
-        """The entries whose triggers occur in ``sample``.
-
-        A trigger that contains another ("mailbox" contains "mail") is only tested when the
-        shorter one occurred, so a sample costs one substring test per root of the tree and
-        a few more per root it contains.
-        """
+        """The fragments whose triggers occur in ``sample``."""
         hits = set(self._always)
-        stack = list(self._roots)
-        while stack:
-            key, indexes, children = stack.pop()
-            if key in sample:
-                hits.update(indexes)
-                stack.extend(children)
+        for _end, numbers in self._automaton.iter(sample):
+            hits.update(numbers)
         return hits
 
     def first(self, tier: str, sample: str, hits: set[int]) -> str | None:
-        """The first reason of ``tier`` among ``hits`` whose phrases occur in ``sample``."""
-        for index in self.tiers[tier]:
-            if index in hits:
-                reason, pattern = self.patterns[index]
-                if pattern.search(sample):
-                    return reason
+        """The first reason of ``tier`` with a fragment among ``hits`` that occurs in ``sample``."""
+        fragments = self._fragments
+        for entry in self.tiers[tier]:
+            for number in self._entries[entry]:
+                if number in hits and fragments[number].search(sample):
+                    return self._reasons[entry]
         return None
-
-
-_Node = tuple[str, frozenset[int], tuple["_Node", ...]]
-
-
-def _tree(by_trigger: dict[str, set[int]]) -> tuple[_Node, ...]:
-    """Triggers arranged so that each hangs under the longest other key it contains.
-
-    Besides the triggers themselves, common four-letter pieces shared by several triggers
-    ("not ", "too ") become keys of their own: one test that rules out a whole family.
-    """
-    keys: dict[str, set[int]] = {t: set(ix) for t, ix in by_trigger.items()}
-    while True:
-        roots = [k for k in keys if not any(o != k and o in k for o in keys)]
-        counts: dict[str, int] = defaultdict(int)
-        for root in roots:
-            for gram in {root[i : i + 4] for i in range(len(root) - 3)}:
-                counts[gram] += 1
-        best = max(counts, key=lambda g: (counts[g], g), default=None)
-        if best is None or counts[best] < 4:
-            break
-        keys[best] = set()
-    parent: dict[str, str | None] = {}
-    for key in keys:
-        inside = [o for o in keys if o != key and o in key]
-        parent[key] = max(inside, key=lambda o: (len(o), o)) if inside else None
-
-    def node(key: str) -> _Node:
-        kids = tuple(node(k) for k in sorted(keys) if parent[k] == key)
-        return (key, frozenset(keys[key]), kids)
-
-    return tuple(node(k) for k in sorted(keys) if parent[k] is None)
 
 
 # RFC 5321 section 4.1 command names and the prose MTAs use for them, with the stage each names.
