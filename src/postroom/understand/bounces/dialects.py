@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from .headers import ADDRESS
-from .mime import Part
+from .mime import Part, parse_fields
 
 # Scanning further never finds a recipient in a real notice; it only costs time on huge mail.
 MAX_SCAN = 16 * 1024
@@ -115,7 +115,7 @@ def inline_returned(rest: str) -> Part | None:
     if m is None:
         return None
     block = rest[m.start() :].split("\n\n", 1)[0]
-    return Part(block[:MAX_SCAN], b"")
+    return Part(parse_fields(block[:MAX_SCAN]), b"")
 
 
 def _separator(text: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+from dataclasses import dataclass, field
 
 # Decoding more than this of one text part never changes a verdict; it only costs time.
 MAX_TEXT_BYTES = 256 * 1024
@@ -29,76 +30,27 @@ _TEXTUAL = (
 )
 
 
+@dataclass(slots=True)
 class Part:
-    """One MIME entity: its header block (fields read on demand) and raw body.
+    """One MIME entity: its header fields (lower-cased names, unfolded values) and raw body."""
 
-    ``get`` finds a field with ``str.find`` in the lower-cased block and unfolds only that
-    value: the classifier asks a dozen names of a header that may hold fifty ``Received``
-    lines, so parsing every line (:func:`parse_fields`) would cost more than the questions.
-    """
-
-    __slots__ = ("_got", "_low", "body", "children", "ctype", "head", "params")
-
-    def __init__(self, head: str, body: bytes) -> None:
-        self.head = head
-        self.body = body
-        self.ctype = "text/plain"
-        self.params: dict[str, str] = {}
-        self.children: list[Part] = []
-        self._got: dict[str, str | None] = {}
-        self._low: str | None = None
-
-    @property
-    def fields(self) -> list[tuple[str, str]]:
-        """Every field as (lower-cased name, unfolded value), in order."""
-        return parse_fields(self.head)
+    fields: list[tuple[str, str]]
+    body: bytes
+    ctype: str = "text/plain"
+    params: dict[str, str] = field(default_factory=dict)
+    children: list[Part] = field(default_factory=list)
+    _first: dict[str, str] | None = None
 
     def get(self, name: str) -> str | None:
         """The first value of field ``name`` (lower case), or None."""
-        got = self._got
-        if name in got:
-            return got[name]
-        if self._low is None:
-            # Lower-casing keeps offsets only for ASCII; other blocks are parsed whole.
-            head = self.head
-            self._low = "\n" + head.lower() if head.isascii() else ""
-        if self._low:
-            value = _find_field(self.head, self._low, name)
-        else:
-            value = next((v for k, v in self.fields if k == name), None)
-        got[name] = value
-        return value
+        if self._first is None:
+            # Built once: the classifier asks a header for a dozen fields.
+            self._first = dict(reversed(self.fields))
+        return self._first.get(name)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of field ``name`` (lower case), in order."""
         return [value for key, value in self.fields if key == name]
-
-
-def _find_field(head: str, low: str, name: str) -> str | None:
-    """The first field ``name`` of a header block, unfolded as :func:`parse_fields` does.
-
-    ``low`` is ``"\n"`` plus the lower-cased block (offsets one past ``head``'s). A field
-    starts a line; white space may precede its colon (RFC 5322 section 4.5 obsolete syntax).
-    """
-    key = "\n" + name
-    size = len(low)
-    i = low.find(key)
-    while i >= 0:
-        colon = i + len(key)
-        while colon < size and low[colon] in " \t":
-            colon += 1
-        if colon < size and low[colon] == ":":
-            end = low.find("\n", colon)
-            while end >= 0 and low[end + 1 : end + 2] in (" ", "\t"):
-                end = low.find("\n", end + 1)
-            lines = head[colon : end - 1 if end >= 0 else None].split("\n")
-            value = lines[0].strip()
-            for line in lines[1:]:
-                if line:
-                    value = f"{value} {line.strip()}" if value else line.strip()
-            return value
-        i = low.find(key, colon)
-    return None
 
 
 def decode_header_bytes(raw: bytes) -> str:
@@ -168,7 +120,8 @@ def parse_entity(data: bytes, depth: int = 0, budget: list[int] | None = None) -
         # An mbox "From " separator line is not a header field.
         data = data[data.index(b"\n") + 1 :]
     head, body = split_head(data)
-    part = Part(decode_header_bytes(head), body)
+    fields = parse_fields(decode_header_bytes(head))
+    part = Part(fields, body)
     part.ctype, part.params = parse_content_type(part.get("content-type"))
     if part.ctype.startswith("multipart/") and depth < MAX_DEPTH:
         boundary = part.params.get("boundary", "")
@@ -196,7 +149,7 @@ def parse_header(data: bytes) -> Part:
     if data.startswith(b"From ") and b"\n" in data[:1024]:
         data = data[data.index(b"\n") + 1 :]
     head, _ = split_head(data[:MAX_HEADER_BYTES])
-    part = Part(decode_header_bytes(head), b"")
+    part = Part(parse_fields(decode_header_bytes(head)), b"")
     part.ctype, part.params = parse_content_type(part.get("content-type"))
     return part
 
