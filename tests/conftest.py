@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from postroom.app import Postroom
 from postroom.inbound.types import Reply
@@ -18,6 +20,12 @@ from postroom.store.migrate import upgrade
 from support.postgres import fresh_database
 
 pytest_plugins = ["support.mailservers"]
+
+# In CI the property tests run the same examples every time, so a red run is reproducible and
+# never a coin toss; on a developer's machine they explore new inputs on each run.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import ahocorasick
+
 from .headers import ADDRESS
 from .mime import Part, parse_fields
 
@@ -24,12 +26,30 @@ MAX_SCAN = 16 * 1024
 MAX_SEGMENT_LINES = 14
 
 # Phrases that open the returned copy; matched on lower-cased text, then the line is checked.
-_SEPARATOR = re.compile(
-    r"original message|copy of (?:the |your )?(?:original )?message"
-    r"|headers? of (?:the |your )?original|message headers? follows?|original message follows"
-    r"|returned message|unsent message|text of (?:the|your) message|message text follows"
-    r"|below this line|rfc ?822 headers|included message|undelivered message|original mail"
+# The phrases a separator line holds ("------ Original message ------"), as literals found in
+# one Aho-Corasick pass: a regular-expression alternation would be tried at every position.
+_SEPARATOR_PHRASES = (
+    "original message",
+    *(f"copy of {a}{b}message" for a in ("", "the ", "your ") for b in ("", "original ")),
+    *(f"{h} of {a}original" for h in ("header", "headers") for a in ("", "the ", "your ")),
+    "message header follow",
+    "message headers follow",
+    "returned message",
+    "unsent message",
+    "text of the message",
+    "text of your message",
+    "message text follows",
+    "below this line",
+    "rfc822 headers",
+    "rfc 822 headers",
+    "included message",
+    "undelivered message",
+    "original mail",
 )
+_SEPARATOR = ahocorasick.Automaton()
+for _phrase in _SEPARATOR_PHRASES:
+    _SEPARATOR.add_word(_phrase, len(_phrase))
+_SEPARATOR.make_automaton()
 # What may precede the phrase on its line: quoting, then an optional rule (``----- ``).
 _SEPARATOR_LEAD = re.compile(r"[ \t>|]*(?:[-=*_#]{2,}.*)?")
 _SEPARATOR_SHAPE = re.compile(
@@ -40,7 +60,9 @@ _HEADER_LINE = re.compile(
     r"|delivered-to|reply-to|content-type|x-[a-z0-9\-]+|references|in-reply-to|sender)[ \t]*:",
     re.IGNORECASE,
 )
-_HEADER_START = re.compile(_HEADER_LINE.pattern, re.IGNORECASE | re.MULTILINE)
+# The same at any line start, searched in "\n" + text: a literal first character lets the
+# search skip ahead, where "^" in MULTILINE mode is tried at every position.
+_HEADER_START = re.compile("\n" + _HEADER_LINE.pattern[1:], re.IGNORECASE)
 _CORE_HEADERS = frozenset(
     {"return-path", "received", "message-id", "date", "from", "subject", "to", "mime-version"}
 )
@@ -93,10 +115,12 @@ def cut_returned(text: str) -> str:
     """The notice without the returned message that follows it (see the module docstring)."""
     text = text[:MAX_SCAN]
     head = text[: _separator(text)]
-    for m in _HEADER_START.finditer(head):
+    # Offsets in "\n" + head: a match starts at the newline before its line, at head's index
+    # of that line's start less one.
+    for m in _HEADER_START.finditer("\n" + head):
         # Two or more core fields in one block: the returned message's header (RFC 5322 2.2).
         names = {m.group(1).lower()}
-        for nxt in head[m.end() :].split("\n", 10)[1:10]:
+        for nxt in head[m.end() - 1 :].split("\n", 10)[1:10]:
             nm = _HEADER_LINE.match(nxt)
             if nm:
                 names.add(nm.group(1).lower())
@@ -111,7 +135,7 @@ def inline_returned(rest: str) -> Part | None:
     """The header of a returned message pasted as text after the notice (what
     :func:`cut_returned` cut off), or None: the first block of header fields, up to a blank
     line (RFC 5322 section 2.1)."""
-    m = _HEADER_START.search(rest, 0, 4096)
+    m = _HEADER_START.search("\n" + rest[:4096])
     if m is None:
         return None
     block = rest[m.start() :].split("\n\n", 1)[0]
@@ -121,11 +145,13 @@ def inline_returned(rest: str) -> Part | None:
 def _separator(text: str) -> int:
     """Where a separator line ("------ Original message ------") starts, else the length."""
     low = text.lower()
-    for m in _SEPARATOR.finditer(low):
-        start = low.rfind("\n", 0, m.start()) + 1
-        if not _SEPARATOR_LEAD.fullmatch(low, start, m.start()):
+    # Matches come in the order of their ends, so line by line.
+    for last, length in _SEPARATOR.iter(low):
+        begin, end = last + 1 - length, last + 1
+        start = low.rfind("\n", 0, begin) + 1
+        if not _SEPARATOR_LEAD.fullmatch(low, start, begin):
             continue
-        stop = low.find("\n", m.end())
+        stop = low.find("\n", end)
         if _SEPARATOR_SHAPE.search(text[start : stop if stop >= 0 else len(text)]):
             return start
     return len(text)

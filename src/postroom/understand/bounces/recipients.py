@@ -130,7 +130,10 @@ def status_in_text(text: str) -> str | None:
     codes = [m for m in STATUS.finditer(text[:4000])]
     if not codes:
         return None
-    replied = [m.group(0) for m in codes if _AFTER_REPLY.search(text, 0, m.start())]
+    # The reply code sits just before the status: look at those few characters only.
+    replied = [
+        m.group(0) for m in codes if _AFTER_REPLY.search(text, max(0, m.start() - 8), m.start())
+    ]
     found = replied or [m.group(0) for m in codes]
     for code in found:
         if not code.endswith((".4.7", ".0.0")):
