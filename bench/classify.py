@@ -27,9 +27,7 @@ CORPORA = Path(
 )
 
 
-def rates(
-    messages: list[bytes], runs: list[Callable[[bytes], object]], rounds: int
-) -> list[float]:
+def rates(messages: list[bytes], runs: list[Callable[[bytes], object]], rounds: int) -> list[float]:
     """Best-of-``rounds`` messages per second of each of ``runs`` over ``messages``.
 
     The tools take turns round by round, so a slow phase of a shared machine falls on both
