@@ -99,7 +99,6 @@ def _classify(data: bytes) -> Classification:
         recipients = tuple(RecipientResult(a, None, None, "feedback", False) for a in addresses)
         return Classification(MessageKind.COMPLAINT, recipients, original_id, ftype, defects)
 
-    exclude = _excluded(top, contents)
     full = "\n".join(contents.texts)
     notice = cut_returned(full)
     dsn_text = "\n".join(contents.dsn or _forwarded_report(contents.returned))
@@ -116,7 +115,7 @@ def _classify(data: bytes) -> Classification:
         report = parse_delivery_status(dsn_text)
         origin = Origin.of(report.reporting_mta, sender, top.get("x-mailer"))
         if report.recipients:
-            found = from_dsn(report, notice, exclude, origin)
+            found = from_dsn(report, notice, origin)
             if found:
                 return _report(found, original_id, defects)
 
@@ -155,6 +154,7 @@ def _classify(data: bytes) -> Classification:
     )
     if looks_bounce:
         # The bounce's addressee is the original sender: a recipient only if nobody else is.
+        exclude = _excluded(top, contents)
         addressee = frozenset(all_addresses(top.get("to"))) - {sender}
         found_text = find_recipients(notice, exclude - addressee, addressee)
         returned = contents.returned

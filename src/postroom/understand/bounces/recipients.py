@@ -144,9 +144,7 @@ def status_in_text(text: str) -> str | None:
     return found[0]
 
 
-def from_dsn(
-    report: DsnReport, notice: str, exclude: set[str], origin: Origin = NOWHERE
-) -> list[RecipientResult]:
+def from_dsn(report: DsnReport, notice: str, origin: Origin = NOWHERE) -> list[RecipientResult]:
     """Recipients of an RFC 3464 report, with the notice's lines about each as extra context."""
     out: list[RecipientResult] = []
     groups = []
