@@ -62,6 +62,8 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
         ('[addresses]\ndomain = "not a domain"\n', "addresses.domain", "reply.example.org"),
         ('[addresses]\nkeys = { "1" = "c2hvcnQ=" }\n', "addresses.keys", "32 random bytes"),
         ('[error_mail]\ntransport = "pigeon"\n', "error_mail.transport", "smtp, outbox, none"),
+        ('[inbound]\nreport_addresses = ["nobody"]\n', "inbound.report_addresses", "local@"),
+        ("[inbound]\nreport_addresses = 3\n", "inbound.report_addresses", "bounces@"),
         ("[database\n", "postroom.toml", "fix the syntax"),
     ],
 )
@@ -89,3 +91,10 @@ def test_clone_changes_a_copy(tmp_path: Path) -> None:
     settings = load_settings(None, environ={})
     other = settings.clone(reply_prefix="r-")
     assert settings.reply_prefix == "reply+" and other.reply_prefix == "r-"
+
+
+def test_report_addresses_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[inbound]\nreport_addresses = ["Bounces@App.example.com"]\n')
+    assert load_settings(path, environ={}).report_addresses == ("bounces@app.example.com",)
+    env = {"POSTROOM_INBOUND_REPORT_ADDRESSES": "a@x.example, b@y.example"}
+    assert load_settings(path, environ=env).report_addresses == ("a@x.example", "b@y.example")

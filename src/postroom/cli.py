@@ -276,8 +276,9 @@ def prune(state: _State, older_than_days: float | None) -> None:
 def inbound(state: _State, recipients: tuple[str, ...], sender: str | None, as_json: bool) -> None:
     """Handle one message from standard input (for an MTA pipe).
 
-    Exit codes (sysexits): 0 handled or deliberately ignored, 67 not one of our addresses,
-    65 not an email message, 75 temporary failure: the MTA keeps the mail and retries.
+    Exit codes (sysexits): 0 handled or deliberately ignored (mail to inbound.report_addresses
+    included), 67 not one of our addresses, 65 not an email message, 75 temporary failure:
+    the MTA keeps the mail and retries.
     """
     try:
         room = _room(state)
@@ -293,7 +294,9 @@ def inbound(state: _State, recipients: tuple[str, ...], sender: str | None, as_j
         click.echo(json.dumps(result.to_json()))
     else:
         click.echo(f"{result.outcome}" + (f" (#{result.inbound_id})" if result.inbound_id else ""))
-    if str(result.outcome) == "not_ours":
+    reports = room.settings.report_addresses
+    if str(result.outcome) == "not_ours" and not any(r.lower() in reports for r in recipients):
+        # Mail to one of inbound.report_addresses that quotes no copy of ours is ignored (0).
         sys.exit(EX_NOUSER)
 
 
@@ -313,7 +316,10 @@ def _read_bounded(stream: BinaryIO, limit: int) -> tuple[bytes, int]:
 @click.option("--smtp", "smtp", metavar="HOST:PORT", help="Listen for SMTP (RFC 5321).")
 @click.pass_obj
 def receive(state: _State, lmtp: str | None, smtp: str | None) -> None:
-    """Listen for mail from an MTA; unknown or forged addresses are refused at RCPT (550 5.1.1)."""
+    """Listen for mail from an MTA; unknown or forged addresses are refused at RCPT (550 5.1.1).
+
+    The addresses of inbound.report_addresses are accepted too (bounces that quote a copy's
+    Message-ID count; other mail to them is dropped)."""
     from postroom.receivers import parse_hostport, serve
 
     if bool(lmtp) == bool(smtp):

@@ -53,6 +53,10 @@ class InboundHandler:
         rcpt_options: list[str],
     ) -> str:
         codec = self.room.codec
+        if address.lower() in self.room.settings.report_addresses:
+            # A bounce mailbox of the application's: reports quoting our copies count.
+            envelope.rcpt_tos.append(address)
+            return "250 2.1.5 OK"
         if not codec.is_ours(address):
             return f"550 5.1.1 <{address}>: recipient unknown here"
         try:

@@ -66,6 +66,7 @@ class Settings:
     session_ttl: timedelta = timedelta(days=30)
     session_prune_after: timedelta = timedelta(days=30)
     max_message_bytes: int = 25 * 1024 * 1024
+    report_addresses: tuple[str, ...] = ()
     bounces: BounceSettings = field(default_factory=BounceSettings)
     error_mail: ErrorMailSettings = field(default_factory=ErrorMailSettings)
     source: str = "defaults"
@@ -143,6 +144,21 @@ def _as_domain(key: str, value: Any) -> str:
     return text
 
 
+def _as_addresses(key: str, value: Any) -> tuple[str, ...]:
+    """A TOML array of mail addresses, or a comma-separated string (from the environment)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(
+            key, f"expected a list of addresses, got {value!r}", 'write ["bounces@example.org"]'
+        )
+    out = tuple(i.strip().lower() for i in items if i.strip())
+    for address in out:
+        local, at, domain = address.rpartition("@")
+        if not at or not local or "." not in domain or " " in address:
+            raise ConfigError(key, f"{address!r} is not a mail address", "write local@domain")
+    return out
+
+
 def _as_keys(key: str, value: Any) -> dict[int, bytes]:
     """Keys come as a TOML table ``{"1" = "<base64>"}`` or as ``"1:<b64>,2:<b64>"`` from env."""
     items: list[tuple[str, str]]
@@ -185,6 +201,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
     ("sessions", "ttl_days"): ("session_ttl", _as_days),
     ("sessions", "prune_after_days"): ("session_prune_after", _as_days),
     ("inbound", "max_message_bytes"): ("max_message_bytes", _as_int),
+    ("inbound", "report_addresses"): ("report_addresses", _as_addresses),
     ("bounces", "hard_weight"): ("bounces.hard_weight", _as_float),
     ("bounces", "soft_weight"): ("bounces.soft_weight", _as_float),
     ("bounces", "threshold"): ("bounces.threshold", _as_float),
@@ -307,6 +324,10 @@ prune_after_days = 30
 
 [inbound]
 max_message_bytes = 26214400
+# Mailboxes of the application's own (its envelope sender, a feedback-loop address) that the
+# LMTP/SMTP listener also accepts: their bounces and complaints count when they quote the
+# Message-ID of a copy recorded with Postroom.remember_sent(); other mail to them is dropped.
+report_addresses = []
 
 [bounces]
 # A hard bounce adds hard_weight, a soft one soft_weight; reaching threshold suppresses the

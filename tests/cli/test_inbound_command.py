@@ -13,7 +13,7 @@ import pytest
 
 from support.cli import Deployment
 from support.mailservers import free_port
-from support.messages import reply
+from support.messages import bounce, reply
 from support.postgres import PrivateCluster
 
 
@@ -39,6 +39,22 @@ def test_not_our_address_exits_67(deployment: Deployment) -> None:
         "inbound", "--recipient", "bob@example.net", stdin=reply("bob@example.net")
     )
     assert result.returncode == 67
+
+
+def test_mail_to_a_report_address_that_quotes_nothing_of_ours_exits_0(
+    deployment: Deployment,
+) -> None:
+    text = deployment.config.read_text(encoding="utf-8")
+    text = text.replace("report_addresses = []", 'report_addresses = ["bounces@app.example.com"]')
+    deployment.config.write_text(text, encoding="utf-8")
+    result = deployment.run(
+        "inbound",
+        "--recipient",
+        "bounces@app.example.com",
+        stdin=bounce("bounces@app.example.com", original="unknown@app.example.com"),
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().startswith("not_ours")
 
 
 def test_not_an_email_exits_65(deployment: Deployment) -> None:

@@ -10,8 +10,8 @@ import pytest
 from postroom.app import Postroom
 from postroom.inbound.types import Reply
 from postroom.receivers import BackgroundListener
-from postroom.store import open_database
-from support.messages import reply
+from postroom.store import open_database, repos
+from support.messages import bounce, reply
 
 
 def client(protocol: str, port: int) -> smtplib.SMTP:
@@ -87,3 +87,31 @@ def test_an_unreachable_database_answers_451_so_the_mta_retries(
         assert conn.rcpt(issued.address)[0] == 250
         code, text = conn.data(reply(issued.address))
     assert code == 451 and text.startswith(b"4.3.0")
+
+
+def test_a_report_address_is_accepted_and_its_bounces_count(
+    listener: BackgroundListener, room: Postroom
+) -> None:
+    # The application's own bounce mailbox, routed to the listener (inbound.report_addresses).
+    settings = room.settings.clone(report_addresses=("bounces@app.example.com",))
+    app = Postroom(settings, transport=room.transport, database=room.database, clock=room.clock)
+    app.handler("forum")(lambda reply: None)
+    app.remember_sent("n1@app.example.com", user=51, recipient="ada@example.net")
+    running = BackgroundListener(app, protocol=protocol_of(listener))
+    try:
+        answers = []
+        for message in (
+            bounce("Bounces@App.Example.com", original="n1@app.example.com", mid="r1"),
+            reply("bounces@app.example.com", "A person writing to the bounce address."),
+        ):
+            with client(protocol_of(listener), running.port) as conn:
+                conn.ehlo_or_helo_if_needed()
+                conn.mail("")
+                assert conn.rcpt("Bounces@App.Example.com")[0] == 250
+                answers.append(conn.data(message))
+    finally:
+        running.stop()
+    assert answers == [(250, b"2.0.0 bounce_recorded"), (250, b"2.0.0 not_ours")]
+    with room.database.transaction() as tx:
+        score = repos.get_bounce_score(tx, 51)
+        assert score is not None and score.hard_count == 1
