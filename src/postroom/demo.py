@@ -106,14 +106,27 @@ Final-Recipient: rfc822; {failed}
 Action: failed
 Status: 5.1.1
 Diagnostic-Code: smtp; 550 5.1.1 <{failed}>: User unknown
-
+{returned}
 --dsn{n}--
 """
 
+# RFC 3462 text/rfc822-headers: the returned copy's header, with its Message-ID.
+_RETURNED = """
+--dsn{n}
+Content-Type: text/rfc822-headers
 
-def _bounce(to: str, failed: str, n: int) -> bytes:
-    """A Postfix-style RFC 3464 delivery status notification for a dead mailbox."""
-    text = _DSN.format(to=to, failed=failed, n=n, nonce=secrets.token_hex(4))
+From: Forum <news@forum.localhost>
+To: {failed}
+Subject: This week on the forum
+Message-ID: <{original}>
+"""
+
+
+def _bounce(to: str, failed: str, n: int, original: str | None = None) -> bytes:
+    """A Postfix-style RFC 3464 delivery status notification for a dead mailbox; with
+    ``original``, it returns the header of the copy sent under that Message-ID."""
+    returned = _RETURNED.format(n=n, failed=failed, original=original) if original else ""
+    text = _DSN.format(to=to, failed=failed, n=n, nonce=secrets.token_hex(4), returned=returned)
     return text.replace("\n", "\r\n").encode()
 
 
@@ -163,6 +176,7 @@ def run_demo(workdir: Path, *, out: Callable[[str], None] = print) -> int:
             transport="outbox",
             outbox_dir=str(workdir / "outbox"),
         ),
+        report_addresses=("bounces@forum.localhost",),
         source=str(workdir / "postroom.toml"),
     )
     database = open_database(db_url)
@@ -275,6 +289,21 @@ def _script(
         f"(threshold {room.settings.bounces.threshold:g})"
     )
     say.check(suppressed, "user 7's address is suppressed after crossing the threshold")
+
+    say.step("The forum's own newsletter bounces to its bounce mailbox (not a postroom address)")
+    room.remember_sent("news-1@forum.localhost", user=43, recipient="dan@example.net")
+    say.say("room.remember_sent('news-1@forum.localhost', user=43, recipient='dan@example.net')")
+    bounce = _bounce("bounces@forum.localhost", "dan@example.net", 9, "news-1@forum.localhost")
+    say.say(
+        f"LMTP to bounces@forum.localhost: {lmtp.deliver(bounce, 'bounces@forum.localhost', '')}"
+    )
+    with room.database.transaction() as tx:
+        score = repos.get_bounce_score(tx, 43)
+    say.check(
+        score is not None and score.hard_count == 1,
+        "the bounce quotes the copy's Message-ID, so it counts against user 43 "
+        "(inbound.report_addresses lets the listener accept that mailbox)",
+    )
 
     say.step("A digest of three topics; user 42 answers one of them by its number")
     digest = room.create_digest(
