@@ -7,7 +7,7 @@ from email.policy import SMTP
 from email.utils import make_msgid
 
 BOUNCE_TEMPLATE = """\
-From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+From: Mail Delivery System <{sender}>
 To: {to}
 Subject: Undelivered Mail Returned to Sender
 Message-ID: <{mid}@mx.example.net>
@@ -22,12 +22,12 @@ Your message could not be delivered.
 --b
 Content-Type: message/delivery-status
 
-Reporting-MTA: dns; mx.example.net
+Reporting-MTA: {reporting}
 
 Final-Recipient: rfc822; {failed}
 Action: {action}
 Status: {status}
-Diagnostic-Code: smtp; {diagnostic}
+{remote_line}Diagnostic-Code: smtp; {diagnostic}
 {returned}
 --b--
 """
@@ -74,9 +74,12 @@ def bounce(
     diagnostic: str = "550 5.1.1 <ada@example.net>: user unknown",
     mid: str = "dsn1",
     original: str | None = None,
+    remote: str | None = None,
+    reporting: str = "dns; mx.example.net",
+    sender: str = "MAILER-DAEMON@mx.example.net",
 ) -> bytes:
-    """An RFC 3464 bounce to ``to``; ``original`` adds the returned copy's header with that
-    Message-ID."""
+    """An RFC 3464 bounce to ``to`` about ``failed``; ``original`` adds the returned copy's
+    header with that Message-ID, ``remote`` a Remote-MTA field."""
     returned = RETURNED_TEMPLATE.format(failed=failed, original=original) if original else ""
     text = BOUNCE_TEMPLATE.format(
         to=to,
@@ -86,5 +89,8 @@ def bounce(
         diagnostic=diagnostic,
         mid=mid,
         returned=returned,
+        remote_line=f"Remote-MTA: dns; {remote}\n" if remote else "",
+        reporting=reporting,
+        sender=sender,
     )
     return text.encode()

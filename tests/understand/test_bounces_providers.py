@@ -6,45 +6,12 @@ import pytest
 
 from postroom.understand.bounces import classify_message
 from postroom.understand.bounces.providers import Origin, provider_reason
+from support.messages import bounce
 
 
-def report(
-    recipient: str,
-    diagnostic: str,
-    *,
-    status: str = "5.0.0",
-    remote: str | None = None,
-    reporting: str = "dns; mx.example.net",
-    notice: str = "Your message could not be delivered.",
-    sender: str = "MAILER-DAEMON@mx.example.net",
-) -> bytes:
-    """An RFC 3464 report on one recipient, with an optional Remote-MTA."""
-    remote_line = f"Remote-MTA: dns; {remote}\n" if remote else ""
-    return (
-        f"From: Mail Delivery System <{sender}>\n"
-        "To: sender@example.com\n"
-        "Subject: Undelivered Mail Returned to Sender\n"
-        "MIME-Version: 1.0\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n'
-        "\n"
-        "--B\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        f"{notice}\n"
-        "\n"
-        "--B\n"
-        "Content-Type: message/delivery-status\n"
-        "\n"
-        f"Reporting-MTA: {reporting}\n"
-        "\n"
-        f"Final-Recipient: rfc822; {recipient}\n"
-        "Action: failed\n"
-        f"Status: {status}\n"
-        f"{remote_line}"
-        f"Diagnostic-Code: smtp; {diagnostic}\n"
-        "\n"
-        "--B--\n"
-    ).encode()
+def report(recipient: str, diagnostic: str, *, status: str = "5.0.0", **fields: str) -> bytes:
+    """An RFC 3464 report on one recipient (see :func:`support.messages.bounce`)."""
+    return bounce("sender@example.com", recipient, status=status, diagnostic=diagnostic, **fields)
 
 
 def only(message: bytes) -> tuple[str, bool]:
