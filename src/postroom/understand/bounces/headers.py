@@ -15,8 +15,12 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _ENCODED_GAP = re.compile(r"(\?=)\s+(=\?)")
 # RFC 5321 section 4.1.2 Mailbox: a dot-string local part, or a quoted string without white
 # space ("neko....nyaan...."@example.org: consecutive dots need the quotes).
+# The dot-string starts where the character before cannot start one (a match starting later
+# in a run of such characters is never the leftmost), and takes its run possessively (it holds
+# no "@" to give back): both only save the search work at every position of a word.
+_ATOM = "A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-"
 ADDRESS = re.compile(
-    r"(?:\"[^\"\s\\@]{1,64}\"|[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-][A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]*)"
+    rf"(?:\"[^\"\s\\@]{{1,64}}\"|(?<![{_ATOM}])[{_ATOM}][.{_ATOM}]*+)"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
 )
 _BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
