@@ -105,7 +105,11 @@ def _classify(data: bytes) -> Classification:
     low = notice.lower()
     if not dsn_text and "-recipient" in low and _DSN_IN_TEXT.search(low):
         dsn_text = notice  # RFC 3464 fields pasted into the notice
-    elif not dsn_text and _DSN_IN_TEXT.search(full[len(notice) : MAX_SCAN].lower()):
+    elif (
+        not dsn_text
+        and "-recipient" in (rest := full[len(notice) : MAX_SCAN].lower())
+        and _DSN_IN_TEXT.search(rest)
+    ):
         # A whole bounce forwarded inline as text, which cut_returned took for the returned
         # message: its fields still name the failure.
         dsn_text = full[:MAX_SCAN]
@@ -230,6 +234,8 @@ def _original_message_id(contents: Contents, own_id: str | None) -> str | None:
         if found:
             return found
     for text in contents.texts:
+        if "message-id" not in text.lower():
+            continue  # the pattern would be tried at every line start for nothing
         for m in _ORIGINAL_ID.finditer(text):
             found = message_id(m.group(1))
             if found and found != own_id:

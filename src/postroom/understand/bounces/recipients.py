@@ -30,6 +30,15 @@ _DELAY = re.compile(
     r"|to try|retried|retrying)|still (?:trying|undelivered)"
     r"|not yet been delivered|will retry|warning: message|delivery (?:is )?delayed"
 )  # on lower-cased text
+# Each of _DELAY's wordings holds one of these: a cheap test before a search at every position.
+_DELAY_WORDS = ("delay", "will ", "still ", "not yet", "warning")
+
+
+def _delayed(low: str) -> bool:
+    """Whether a lower-cased notice says the message is only delayed."""
+    return any(w in low for w in _DELAY_WORDS) and _DELAY.search(low) is not None
+
+
 # An RFC 5321 reply code just before an enhanced code: "550 5.1.1", "550-'5.7.1", "550 #5.1.0".
 _AFTER_REPLY = re.compile(r"(?<!\d)[245]\d\d[ \-]['\"(#]{0,2}$")
 _NON_FINAL = frozenset({"delivered", "relayed", "expanded", "delayed"})
@@ -85,7 +94,7 @@ def build(
     if action is None:
         action = (
             "delayed"
-            if (temporary or _DELAY.search(context[:3000].lower())) and reason != "expired"
+            if (temporary or _delayed(context[:3000].lower())) and reason != "expired"
             else "failed"
         )
     hard = is_hard(reason, status) and action != "delayed"
