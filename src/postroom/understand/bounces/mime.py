@@ -20,7 +20,9 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_PARTS = 64
 MAX_DEPTH = 8
 
-_PARAM = re.compile(r';\s*([A-Za-z0-9_.*\-]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)')
+# RFC 2045 section 5.1 parameters; the quoted-string is written as an unrolled loop
+# ("[^"\\]*(?:\\.[^"\\]*)*"), which the engine runs without trying a branch per character.
+_PARAM = re.compile(r';\s*([A-Za-z0-9_.*\-]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"?|[^;\s]*)')
 _TEXTUAL = (
     "text/",
     "message/delivery-status",
