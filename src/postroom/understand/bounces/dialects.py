@@ -316,8 +316,10 @@ def scrub(text: str) -> str:
     """
     words = text.split()
     for i, word in enumerate(words):
-        if "@" in word or "://" in word or "www." in word.lower():
-            words[i] = ADDRESS.sub(" ", _URL.sub(_url_host, word))
+        url = "://" in word or "www." in word.lower()
+        if url or "@" in word:
+            cut = _URL.sub(_url_host, word) if url else word
+            words[i] = ADDRESS.sub(" ", cut) if "@" in cut else cut
     return " ".join(" ".join(words).split())
 
 
