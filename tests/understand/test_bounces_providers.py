@@ -78,6 +78,12 @@ def only(message: bytes) -> tuple[str, bool]:
             True,
         ),
         (
+            "NTT docomo: 'too much mail data' is a full mailbox",
+            report("hanako@docomo.ne.jp", "552 Too Much Mail Data", remote="mfsmax.docomo.ne.jp"),
+            "mailboxfull",
+            False,
+        ),
+        (
             "Yahoo: a TSS04 deferral from its own hosts is its verdict on the sender",
             report(
                 "jo@yahoo.example",

@@ -429,6 +429,13 @@ REASONS = [
         None,
         "policyviolation",
     ),
+    (
+        "RFC 5321's own text for 503",
+        "5.0.0",
+        "503 5.0.0 Bad sequence of commands",
+        None,
+        "syntaxerror",
+    ),
     ("nothing at all", None, "", None, "undefined"),
     ("a generic code and no words", "5.0.0", "550 5.0.0", None, "onhold"),
 ]

@@ -452,6 +452,9 @@ GENERAL: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"syntax error",
             r"command unrecognized",
             r"unrecognized command",
+            # RFC 5321 section 4.2.2's own texts for 503 and 504.
+            r"bad sequence of commands",
+            r"command parameter not implemented",
             # RFC 5321 section 4.1.2 syntax: Exim's "malformed address: ... may not follow ...".
             r"malformed address",
         ),

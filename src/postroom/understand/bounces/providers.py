@@ -13,7 +13,8 @@ reading stands.
   (``550 : User unknown``).
 - **NTT docomo** answers "550 Unknown user" to everything it refuses. Its RFC 3463 code tells
   what: X.1.1 the address, X.2.0 the recipient's reception settings; after DATA under a
-  generic code it refuses the sending domain or host (``rejected``).
+  generic code it refuses the sending domain or host (``rejected``). "552 Too much mail data"
+  is its full mailbox.
 - **Yahoo** (``yahoodns.net``): "[TSS04] ... temporarily deferred due to unexpected volume or
   user complaints" is its verdict on the sender, whatever its reputation (``rejected``).
 - **Outlook.com / Hotmail** reporting its own mailbox: RFC 5321's "Requested action not taken:
@@ -91,7 +92,10 @@ def provider_reason(
             return "userunknown"
         if _KDDI_FILTER.search(text):
             return "filtered"
-    if "unknown user" in text and (_at(domain, _DOCOMO) or (host and _at(host, _DOCOMO))):
+    docomo = _at(domain, _DOCOMO) or bool(host and _at(host, _DOCOMO))
+    if docomo and "too much mail data" in text:
+        return "mailboxfull"  # docomo's answer for a full mailbox
+    if docomo and "unknown user" in text:
         if status is not None and status[1:] == ".1.1":
             return "userunknown"
         if status is not None and status[1:] == ".2.0":
