@@ -367,3 +367,33 @@ def test_a_returned_header_pasted_as_text_names_the_recipient() -> None:
     assert [(r.address, r.reason) for r in got.recipients] == [
         ("5550100@mms.example.com", "userunknown")
     ]
+
+
+def test_quoted_printable_soft_breaks_survive_trailing_white_space() -> None:
+    # RFC 2045 section 6.7 (3): white space a transport added at a line end is deleted before
+    # decoding, so "=" followed by spaces still joins the lines.
+    body = (
+        "This message was created automatically by mail delivery software.=\n"
+        "\n"
+        "A message that you sent could not be delivered to one or more of its recip=\n"
+        "ients. This is a permanent error. The following address(es) failed:\n"
+        "\n"
+        "  gone@exam=\n"
+        "ple.org\n"
+        "    SMTP error from remote mail server after RCPT TO:<gone@example.org>:\n"
+        "    550 5.1.1 No such user here\n"
+    )
+    head = (
+        "From: Mail Delivery System <Mailer-Daemon@relay.example.net>\n"
+        "To: sender@example.com\n"
+        "Subject: Mail delivery failed: returning message to sender\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=us-ascii\n"
+        "Content-Transfer-Encoding: quoted-printable\n\n"
+    )
+    clean = classify_message((head + body).encode())
+    padded = classify_message((head + body.replace("=\n", "=  \n")).encode())
+    assert [(r.address, r.reason) for r in clean.recipients] == [
+        ("gone@example.org", "userunknown")
+    ]
+    assert padded == clean

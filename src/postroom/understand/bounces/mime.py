@@ -23,6 +23,7 @@ MAX_DEPTH = 8
 # RFC 2045 section 5.1 parameters; the quoted-string is written as an unrolled loop
 # ("[^"\\]*(?:\\.[^"\\]*)*"), which the engine runs without trying a branch per character.
 _PARAM = re.compile(r';\s*([A-Za-z0-9_.*\-]+)\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"?|[^;\s]*)')
+_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\n)")
 _TEXTUAL = (
     "text/",
     "message/delivery-status",
@@ -184,7 +185,12 @@ def decode_transfer(part: Part, limit: int = MAX_TEXT_BYTES) -> bytes:
         if cte == "base64":
             return binascii.a2b_base64(body[: limit * 2])
         if cte == "quoted-printable":
-            return binascii.a2b_qp(body[: limit * 2])
+            body = body[: limit * 2]
+            if b" \n" in body or b"\t\n" in body:
+                # RFC 2045 section 6.7 (3): white space at a line end was added in transport
+                # and is deleted before decoding, so "= " then a line break is a soft break.
+                body = _TRAILING_SPACE.sub(b"", body)
+            return binascii.a2b_qp(body)
     except (binascii.Error, ValueError):
         return body
     return body
