@@ -319,6 +319,9 @@ class Postroom:
         module = self.handlers.by_name(handler).module if handler is not None else None
         if not message_id.strip("<> \t"):
             raise ValueError("an empty Message-ID cannot identify a sent copy")
+        if len(message_id) > 998:
+            # RFC 5322 section 2.1.1: no header line is longer than 998 characters.
+            raise ValueError(f"a Message-ID of {len(message_id)} characters is not one")
         with self.database.transaction() as tx:
             return repos.remember_message_id(
                 tx,

@@ -346,6 +346,10 @@ def test_a_bounce_quoting_a_remembered_message_id_counts_against_its_user(room: 
     # A bounce mailbox of the application's own (no address of ours) piped to postroom.
     assert room.remember_sent("<w1@app.example.com>", user=31, recipient="ada@example.net")
     assert not room.remember_sent("w1@app.example.com", user=99)  # the first record stands
+    with pytest.raises(ValueError, match="empty"):
+        room.remember_sent("<>", user=31)
+    with pytest.raises(ValueError, match="not one"):
+        room.remember_sent("x" * 999 + "@app.example.com", user=31)
     raw = bounce("bounces@app.example.com", original="w1@app.example.com", mid="q1")
     result = room.receive(raw, recipients=["bounces@app.example.com"], sender="")
     assert result.outcome is Outcome.BOUNCE_RECORDED and result.detail == "hard"
