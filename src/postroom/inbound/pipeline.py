@@ -7,6 +7,7 @@ Every branch ends in one :class:`~postroom.inbound.types.Outcome` stored with th
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -16,10 +17,11 @@ from postroom.addresses import AddressCodec, BounceToken, ReplyToken
 from postroom.errors import AddressError, MessageInProgress, Reject, StoreUnavailable
 from postroom.handlers import HandlerRegistry, HandlerSpec
 from postroom.inbound.content import attachments_of, is_empty_reply
+from postroom.inbound.context import MessageContext, head_only, row_values, size_context
 from postroom.inbound.digests import choose_item, digest_of
 from postroom.inbound.effects import Effects, SentCopy, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
-from postroom.inbound.parse import HEADER_END, ParsedMessage, parse_message
+from postroom.inbound.parse import ParsedMessage, parse_message
 from postroom.inbound.recipients import candidate_addresses
 from postroom.inbound.reports import ReportPlan, plan_report
 from postroom.inbound.types import Envelope, InboundResult, Outcome, Reply
@@ -65,7 +67,7 @@ class InboundPipeline:
         steps = effects.steps
         size = max(size or 0, len(raw))
         too_large = size > self.settings.max_message_bytes
-        parsed = parse_message(_head_only(raw) if too_large else raw)
+        parsed = parse_message(head_only(raw) if too_large else raw)
         candidates = candidate_addresses(parsed, envelope.recipients, self.codec.is_ours)
         verified = self._verify(candidates)
         if verified is None:
@@ -79,7 +81,7 @@ class InboundPipeline:
         kind = str(classification.kind)
         steps.append(f"classified as {kind}")
 
-        values = _values(raw, parsed, envelope, address, kind, size, too_large)
+        values = row_values(raw, parsed, envelope, address, kind, size, too_large)
         if isinstance(token, ReplyToken):
             values.update(module=token.module, user_id=token.user)
         if token is not None and not too_large and classification.kind is not MessageKind.NORMAL:
@@ -102,7 +104,7 @@ class InboundPipeline:
                 ctx,
                 Outcome.TOO_LARGE,
                 NoticeKind.TOO_LARGE,
-                _size_context(size, self.settings.max_message_bytes),
+                size_context(size, self.settings.max_message_bytes),
             )
         if token is None:
             return self._refuse(
@@ -147,7 +149,7 @@ class InboundPipeline:
         steps.append(f"a {kind} quoting <{quoted}>, our copy to user {copy.user_id}")
         address = envelope.recipients[0] if envelope.recipients else f"<{copy.message_id}>"
         plan = plan_report(classification)
-        values = _values(raw, parsed, envelope, address, kind, size, False)
+        values = row_values(raw, parsed, envelope, address, kind, size, False)
         values.update(module=copy.module, user_id=copy.user_id)
         final = {**values, "status": "done", "outcome": str(plan.outcome)}
         with effects.unit():
@@ -168,16 +170,16 @@ class InboundPipeline:
         values: dict[str, Any],
         replay_id: int | None,
         token: ReplyToken | BounceToken | None,
-    ) -> _Context | InboundResult:
+    ) -> MessageContext | InboundResult:
         """Record the message under its dedupe key; a duplicate ends here."""
         address, kind = values["address"], values["kind"]
         if replay_id is not None:
             effects.steps.append(f"replaying inbound message {replay_id}")
-            return _Context(parsed, envelope, effects, replay_id, address, kind, token)
+            return MessageContext(parsed, envelope, effects, replay_id, address, kind, token)
         key = dedupe_key(parsed.message_id, raw, address)
         inbound_id, claimed, previous = effects.claim(key, values)
         if claimed:
-            ctx = _Context(parsed, envelope, effects, inbound_id, address, kind, token)
+            ctx = MessageContext(parsed, envelope, effects, inbound_id, address, kind, token)
             ctx.fresh = previous == "new"
             return ctx
         if previous == "processing":
@@ -203,7 +205,7 @@ class InboundPipeline:
                 first = first or (candidate, exc)
         return None if first is None else (None, first[0], first[1])
 
-    def _bookkeep(self, ctx: _Context, plan: ReportPlan, *, stored: bool) -> InboundResult:
+    def _bookkeep(self, ctx: MessageContext, plan: ReportPlan, *, stored: bool) -> InboundResult:
         """Record a bounce, complaint, auto-reply or delivery report; never dispatch it.
 
         ``stored``: the claim already wrote the final outcome (no update needed).
@@ -250,7 +252,7 @@ class InboundPipeline:
             )
         return self._done(ctx, plan.outcome, detail=plan.detail, write=not stored)
 
-    def _reply(self, ctx: _Context, token: ReplyToken) -> InboundResult:
+    def _reply(self, ctx: MessageContext, token: ReplyToken) -> InboundResult:
         session = ctx.effects.find_session(token.session_key)
         now = self.clock()
         if session is None or session.expires_at <= now:
@@ -343,7 +345,7 @@ class InboundPipeline:
         return self._dispatch(ctx, spec, session, reply)
 
     def _dispatch(
-        self, ctx: _Context, spec: HandlerSpec, session: SessionView, reply: Reply
+        self, ctx: MessageContext, spec: HandlerSpec, session: SessionView, reply: Reply
     ) -> InboundResult:
         try:
             ctx.effects.dispatch(spec, reply)
@@ -384,7 +386,7 @@ class InboundPipeline:
 
     def _refuse(
         self,
-        ctx: _Context,
+        ctx: MessageContext,
         outcome: Outcome,
         notice: NoticeKind,
         context: dict[str, Any],
@@ -419,7 +421,7 @@ class InboundPipeline:
 
     def _done(
         self,
-        ctx: _Context,
+        ctx: MessageContext,
         outcome: Outcome,
         *,
         error: str | None = None,
@@ -446,7 +448,7 @@ class InboundPipeline:
             owner=ctx.owner,
         )
         if module_name is not None:
-            return InboundResult(**{**_fields(result), "module": module_name})
+            return dataclasses.replace(result, module=module_name)
         return result
 
     def _result(
@@ -478,73 +480,4 @@ class InboundPipeline:
         )
 
 
-class _Context:
-    """The facts about one message that every step reads."""
-
-    __slots__ = (
-        "address",
-        "effects",
-        "envelope",
-        "fresh",
-        "inbound_id",
-        "kind",
-        "owner",
-        "parsed",
-        "token",
-    )
-
-    def __init__(
-        self,
-        parsed: ParsedMessage,
-        envelope: Envelope,
-        effects: Effects,
-        inbound_id: int | None,
-        address: str,
-        kind: str,
-        token: ReplyToken | BounceToken | None,
-    ) -> None:
-        self.parsed, self.envelope, self.effects = parsed, envelope, effects
-        self.inbound_id, self.address, self.kind, self.token = inbound_id, address, kind, token
-        self.fresh = False  # the claim inserted a new row (with the values it was given)
-        self.owner: SentCopy | None = None  # the copy a quoted Message-ID names
-
-
 _REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT)
-
-
-def _values(
-    raw: bytes,
-    parsed: ParsedMessage,
-    envelope: Envelope,
-    address: str,
-    kind: str,
-    size: int,
-    too_large: bool,
-) -> dict[str, Any]:
-    """The inbound row's columns known before any decision."""
-    return {
-        "envelope_sender": envelope.sender,
-        "envelope_recipient": ",".join(envelope.recipients) or None,
-        "address": address,
-        "message_id": parsed.message_id,
-        "sender": parsed.sender,
-        "subject": parsed.subject[:500],
-        "kind": kind,
-        "raw": parsed.raw if too_large else raw,
-        "details": {"defects": list(parsed.defects), "size": size},
-    }
-
-
-def _fields(result: InboundResult) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in result.__slots__}
-
-
-def _head_only(raw: bytes) -> bytes:
-    """The header section of an oversized message (enough to answer it), capped at 256 KiB."""
-    head = raw[: 256 * 1024]
-    end = HEADER_END.search(head)
-    return head[: end.end()] if end else head
-
-
-def _size_context(size: int, limit: int) -> dict[str, Any]:
-    return {"size_mb": f"{size / 1048576:.1f}", "limit_mb": f"{limit / 1048576:.1f}"}
