@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from email.message import EmailMessage
 
@@ -348,6 +349,31 @@ def test_message_with_broken_charset_never_raises() -> None:
         b"Content-Transfer-Encoding: base64\n\n!!!not base64\xff\n"
     )
     assert isinstance(extract_bytes(raw), ExtractedReply)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        # White space around the encoding's name is allowed (RFC 5322 folding white space).
+        (
+            "base64 ",
+            base64.encodebytes(
+                b"Thanks, I'll be there.\n\nOn Mon, Bob <b@example.com> wrote:\n> Coming?\n"
+            ).decode(),
+        ),
+        # RFC 2045 section 6.7 (3): spaces a transport added after a soft line break go.
+        (
+            "quoted-printable",
+            "Thanks, I'll be there.\n\nOn Mon, Bob <b@example.com> wr=  \note:\n> Coming?\n",
+        ),
+    ],
+)
+def test_bodies_decode_despite_white_space_added_in_transport(encoding: str, body: str) -> None:
+    raw = (
+        "From: a@example.com\nSubject: Re: Coming?\nContent-Type: text/plain; charset=utf-8\n"
+        f"Content-Transfer-Encoding: {encoding}\n\n{body}"
+    ).encode()
+    assert extract_bytes(raw).text == "Thanks, I'll be there."
 
 
 @pytest.mark.parametrize(

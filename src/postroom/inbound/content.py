@@ -6,6 +6,7 @@ from email.message import EmailMessage
 
 from postroom.inbound.types import Attachment
 from postroom.understand.replies import ExtractedReply
+from postroom.understand.replies.message import decoded_payload
 
 
 def attachments_of(message: EmailMessage) -> tuple[Attachment, ...]:
@@ -19,7 +20,7 @@ def attachments_of(message: EmailMessage) -> tuple[Attachment, ...]:
         if not isinstance(part, EmailMessage):
             continue
         try:
-            data = part.get_payload(decode=True)
+            data = decoded_payload(part)
         except Exception:
             data = None
         if not isinstance(data, bytes):

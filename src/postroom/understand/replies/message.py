@@ -21,6 +21,7 @@ from postroom.understand.replies.types import ExtractedReply
 # How much of a bare file is looked at to tell a message, HTML or text apart.
 _SNIFF_BYTES = 4096
 _HEADER_LINE_RE = re.compile(rb"^[!-9;-~]{1,76}:")
+_TRAILING_SPACE = re.compile(r"[ \t]+(?=\r?\n)")
 _KNOWN_HEADERS = (
     b"from:",
     b"to:",
@@ -51,9 +52,24 @@ def _decode(payload: bytes, charset: str | None) -> str:
     return payload.decode("latin-1")
 
 
+def decoded_payload(part: Message) -> object:
+    """``part.get_payload(decode=True)``, also when the transfer encoding has white space around
+    it ("base64 "): RFC 5322 allows it, and the standard library would then decode nothing."""
+    cte = part.get("Content-Transfer-Encoding")
+    if cte is not None and str(cte) != str(cte).strip():
+        part.replace_header("Content-Transfer-Encoding", str(cte).strip())
+    if str(cte or "").strip().lower() == "quoted-printable":
+        raw = part.get_payload()
+        if isinstance(raw, str) and (" \n" in raw or "\t\n" in raw or " \r\n" in raw):
+            # RFC 2045 section 6.7 (3): white space at a line end was added in transport; it
+            # goes before decoding, so "=" then spaces still joins the lines (a soft break).
+            part.set_payload(_TRAILING_SPACE.sub("", raw))
+    return part.get_payload(decode=True)
+
+
 def _part_text(part: Message) -> str | None:
     try:
-        payload = part.get_payload(decode=True)
+        payload = decoded_payload(part)
     except Exception:
         return None
     if not isinstance(payload, bytes):
