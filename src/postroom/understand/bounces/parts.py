@@ -36,7 +36,7 @@ def html_to_text(html: str) -> str:
 def collect(top: Part) -> Contents:
     """Walk the MIME tree once, without descending into the returned message."""
     out = Contents()
-    html: list[str] = []
+    html: list[Part] = []  # read only when the message has no plain text at all
     stack = [top]
     while stack:
         part = stack.pop(0)
@@ -58,17 +58,18 @@ def collect(top: Part) -> Contents:
             continue
         if not is_textual(ctype) and part is not top:
             continue
+        if ctype == "text/html":
+            html.append(part)
+            continue
         text = decode_text(part, out.defects)
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
             out.dsn.append(text)
         elif ctype == "message/feedback-report":
             out.feedback.append(text)
-        elif ctype == "text/html":
-            html.append(html_to_text(text))
         elif out.returned is None or part is top:
             out.texts.append(text)
     if not out.texts:
-        out.texts.extend(html)
+        out.texts.extend(html_to_text(decode_text(part, out.defects)) for part in html)
     return out
 
 
