@@ -66,7 +66,7 @@ def parse_delivery_status(text: str) -> DsnReport:
     lines = text.split("\n")
     fields: list[tuple[str, str]] = []
     for line in lines:
-        m = _FIELD.match(line)
+        m = _FIELD.match(line) if ":" in line else None
         if m:
             fields.append((m.group(1).lower(), m.group(2).strip()))
         elif fields and line[:1] in (" ", "\t") and line.strip() and not _NAMED.match(line):
