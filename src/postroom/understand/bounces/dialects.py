@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import ahocorasick
 
 from .headers import ADDRESS
-from .mime import Part, parse_fields
+from .mime import READ_FIELDS, Part, parse_fields
 
 # Scanning further never finds a recipient in a real notice; it only costs time on huge mail.
 MAX_SCAN = 16 * 1024
@@ -139,7 +139,7 @@ def inline_returned(rest: str) -> Part | None:
     if m is None:
         return None
     block = rest[m.start() :].split("\n\n", 1)[0]
-    return Part(parse_fields(block[:MAX_SCAN]), b"")
+    return Part(parse_fields(block[:MAX_SCAN], READ_FIELDS), b"")
 
 
 def _separator(text: str) -> int:

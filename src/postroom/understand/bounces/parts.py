@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .mime import Part, decode_text, is_textual, parse_fields
+from .mime import READ_FIELDS, Part, decode_text, is_textual, parse_fields
 
 _TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)>|<[^>]{0,2000}>", re.I | re.S)
 _BREAK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h\d)\b[^>]*>", re.I)
@@ -50,7 +50,7 @@ def collect(top: Part) -> Contents:
             continue
         if ctype in ("text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers"):
             if out.returned is None:
-                out.returned = Part(parse_fields(decode_text(part, out.defects)), b"")
+                out.returned = Part(parse_fields(decode_text(part, out.defects), READ_FIELDS), b"")
             continue
         if ctype.startswith("multipart/"):
             # A multipart without a usable boundary: read its body as text.
