@@ -88,49 +88,47 @@ class PhraseIndex:
     """
 
     def __init__(self, tiers: dict[str, Table]) -> None:
-        self._reasons: list[str] = []
+        # Fragments are numbered tier by tier, entry by entry, in order: ascending numbers are
+        # the order of priority, and each tier owns one range of them.
+        self._reason_of: list[str] = []
         self._fragments: list[re.Pattern[str]] = []
-        self._entries: list[tuple[int, ...]] = []  # per entry: its fragments' numbers
-        self.tiers: dict[str, tuple[int, ...]] = {}
+        self._ranges: dict[str, tuple[int, int]] = {}
         by_trigger: dict[str, set[int]] = defaultdict(set)
         always: set[int] = set()
         for name, table in tiers.items():
-            indexes = []
+            start = len(self._fragments)
             for reason, parts in table:
-                indexes.append(len(self._entries))
-                self._reasons.append(reason)
-                numbers = []
                 for part in parts:
                     number = len(self._fragments)
-                    numbers.append(number)
                     self._fragments.append(re.compile(part))
+                    self._reason_of.append(reason)
                     triggers = _triggers(part)
                     if triggers is None:
                         always.add(number)
                     for trigger in triggers or ():
                         by_trigger[trigger].add(number)
-                self._entries.append(tuple(numbers))
-            self.tiers[name] = tuple(indexes)
+            self._ranges[name] = (start, len(self._fragments))
         self._always = frozenset(always)
         self._automaton = ahocorasick.Automaton()
         for trigger, found in by_trigger.items():
             self._automaton.add_word(trigger, frozenset(found))
         self._automaton.make_automaton()
 
-    def scan(self, sample: str) -> set[int]:
-        """The fragments whose triggers occur in ``sample``."""
+    def scan(self, sample: str) -> list[int]:
+        """The fragments whose triggers occur in ``sample``, in order of priority."""
         hits = set(self._always)
         for _end, numbers in self._automaton.iter(sample):
             hits.update(numbers)
-        return hits
+        return sorted(hits)
 
-    def first(self, tier: str, sample: str, hits: set[int]) -> str | None:
-        """The first reason of ``tier`` with a fragment among ``hits`` that occurs in ``sample``."""
+    def first(self, tier: str, sample: str, hits: list[int]) -> str | None:
+        """The reason of the first fragment of ``tier`` among ``hits`` that occurs in ``sample``
+        (so the first reason of the tier, in its table's order, whose phrases occur)."""
+        low, high = self._ranges[tier]
         fragments = self._fragments
-        for entry in self.tiers[tier]:
-            for number in self._entries[entry]:
-                if number in hits and fragments[number].search(sample):
-                    return self._reasons[entry]
+        for number in hits:
+            if low <= number < high and fragments[number].search(sample):
+                return self._reason_of[number]
         return None
 
 
