@@ -529,6 +529,13 @@ def test_reason_from_status_reads_rfc3463() -> None:
     assert reason_from_status("2.0.0") is None
 
 
+def test_a_stated_diagnostic_nobody_reads_is_on_hold() -> None:
+    words = "the frobnicator declined"
+    assert decide_reason(None, words) == "undefined"  # a notice's own words, no report
+    assert decide_reason(None, words, context="") == "onhold"  # a Diagnostic-Code said it
+    assert decide_reason(None, "", context="") == "undefined"
+
+
 def test_reason_from_text_ignores_codes_and_stage() -> None:
     assert reason_from_text("Mailbox full") == "mailboxfull"
     assert reason_from_text("User unknown") == "userunknown"

@@ -304,7 +304,9 @@ def decide_reason(
         # Still queued with no cause given: the notice reports the retries running out.
         return "expired"
     if reason is None:
-        return "onhold" if status else "undefined"
+        # Something was stated that no rule reads (a code, or a report's Diagnostic-Code, which
+        # is when ``context`` is given): on hold. Nothing stated at all: undefined.
+        return "onhold" if status or (context is not None and text) else "undefined"
     return reason
 
 
