@@ -397,3 +397,33 @@ def test_quoted_printable_soft_breaks_survive_trailing_white_space() -> None:
         ("gone@example.org", "userunknown")
     ]
     assert padded == clean
+
+
+def test_every_header_field_the_classifier_reads_is_kept() -> None:
+    # MIME parts keep only mime.READ_FIELDS; a field read anywhere else would come back empty.
+    import ast
+    import re
+    from pathlib import Path
+
+    import postroom.understand.bounces as package
+    from postroom.understand.bounces.mime import READ_FIELDS
+
+    read: set[str] = set()
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.For) and isinstance(node.iter, ast.Tuple):
+                names = [e.value for e in node.iter.elts if isinstance(e, ast.Constant)]
+                fields = [n for n in names if isinstance(n, str) and re.fullmatch("[a-z0-9-]+", n)]
+                if fields and len(fields) == len(names) and any("-" in n for n in fields):
+                    read.update(fields)  # for name in ("from", "reply-to", ...)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in ("top", "returned", "part", "header")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                read.add(str(node.args[0].value))
+    assert read and read <= READ_FIELDS, sorted(read - READ_FIELDS)
