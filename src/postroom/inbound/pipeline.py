@@ -31,6 +31,9 @@ from postroom.understand.bounces import MessageKind, classify_message
 from postroom.understand.digest import strip_reference
 from postroom.understand.replies import extract_message
 
+# What a message to no address of ours may be and still count: see ``_unaddressed``.
+_REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT)
+
 
 class InboundPipeline:
     """Decides what to do with a message; performs it through an :class:`Effects` object."""
@@ -85,16 +88,17 @@ class InboundPipeline:
         if isinstance(token, ReplyToken):
             values.update(module=token.module, user_id=token.user)
         if token is not None and not too_large and classification.kind is not MessageKind.NORMAL:
-            # Bounces, complaints, auto-replies: no handler runs, so the claim and all the
-            # bookkeeping share one transaction (also: never counted twice).
-            plan = plan_report(classification)
-            final = {**values, "status": "done", "outcome": str(plan.outcome)}
-            with effects.unit():
-                claimed = self._claim(raw, parsed, envelope, effects, final, replay_id, token)
-                if isinstance(claimed, InboundResult):
-                    return claimed
-                stored = replay_id is None and claimed.fresh
-                return self._bookkeep(claimed, plan, stored=stored)
+            # Bounces, complaints, auto-replies: recorded, never dispatched.
+            return self._record_report(
+                raw,
+                parsed,
+                envelope,
+                effects,
+                values,
+                plan_report(classification),
+                replay_id,
+                token,
+            )
         claimed = self._claim(raw, parsed, envelope, effects, values, replay_id, token)
         if isinstance(claimed, InboundResult):
             return claimed
@@ -148,18 +152,37 @@ class InboundPipeline:
             return InboundResult(Outcome.NOT_OURS, kind=kind, steps=tuple(steps))
         steps.append(f"a {kind} quoting <{quoted}>, our copy to user {copy.user_id}")
         address = envelope.recipients[0] if envelope.recipients else f"<{copy.message_id}>"
-        plan = plan_report(classification)
         values = row_values(raw, parsed, envelope, address, kind, size, False)
         values.update(module=copy.module, user_id=copy.user_id)
-        final = {**values, "status": "done", "outcome": str(plan.outcome)}
-        with effects.unit():
-            claimed = self._claim(raw, parsed, envelope, effects, final, replay_id, None)
-            if isinstance(claimed, InboundResult):
-                return claimed
-            claimed.owner = copy
-            return self._bookkeep(claimed, plan, stored=replay_id is None and claimed.fresh)
+        plan = plan_report(classification)
+        return self._record_report(
+            raw, parsed, envelope, effects, values, plan, replay_id, None, owner=copy
+        )
 
     # -- steps -----------------------------------------------------------------------------
+
+    def _record_report(
+        self,
+        raw: bytes,
+        parsed: ParsedMessage,
+        envelope: Envelope,
+        effects: Effects,
+        values: dict[str, Any],
+        plan: ReportPlan,
+        replay_id: int | None,
+        token: ReplyToken | BounceToken | None,
+        *,
+        owner: SentCopy | None = None,
+    ) -> InboundResult:
+        """Claim a report and do its bookkeeping in one transaction: no handler runs, so it is
+        stored with its final outcome at once, and never counted twice."""
+        final = {**values, "status": "done", "outcome": str(plan.outcome)}
+        with effects.unit():
+            claimed = self._claim(raw, parsed, envelope, effects, final, replay_id, token)
+            if isinstance(claimed, InboundResult):
+                return claimed
+            claimed.owner = owner
+            return self._bookkeep(claimed, plan, stored=replay_id is None and claimed.fresh)
 
     def _claim(
         self,
@@ -478,6 +501,3 @@ class InboundPipeline:
         return InboundResult(
             outcome, inbound_id, address, kind, module, user, notice, detail, tuple(steps)
         )
-
-
-_REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT)

@@ -113,15 +113,12 @@ def _classify(data: bytes) -> Classification:
         # A whole bounce forwarded inline as text, which cut_returned took for the returned
         # message: its fields still name the failure.
         dsn_text = full[:MAX_SCAN]
-    report = None
-    origin = Origin.of(None, sender, top.get("x-mailer"))
-    if dsn_text:
-        report = parse_delivery_status(dsn_text)
-        origin = Origin.of(report.reporting_mta, sender, top.get("x-mailer"))
-        if report.recipients:
-            found = from_dsn(report, notice, origin)
-            if found:
-                return _report(found, original_id, defects)
+    report = parse_delivery_status(dsn_text) if dsn_text else None
+    origin = Origin.of(report.reporting_mta if report else None, sender, top.get("x-mailer"))
+    if report is not None and report.recipients:
+        found = from_dsn(report, notice, origin)
+        if found:
+            return _report(found, original_id, defects)
 
     ses = parse_ses_notification(full) if "notificationType" in full else None
     if ses is not None and ses.kind in ("bounce", "delivery") and ses.recipients:

@@ -82,37 +82,39 @@ def provider_reason(
 ) -> str | None:
     """The reason a provider's own format names for one recipient, or None (see the module).
 
-    ``text`` is the recipient's diagnostic or notice lines, lower-cased and with addresses
-    kept (KDDI's form is in them); ``host`` the remote MTA; ``command`` as
-    :func:`.matching.find_command` gives it.
+    ``text`` is the recipient's diagnostic or notice lines, with addresses kept (KDDI's form
+    is in them); ``host`` the remote MTA; ``command`` as :func:`.matching.find_command` gives
+    it. Only a recipient of one of these systems has its text read (and lower-cased).
     """
     domain = address.rpartition("@")[2]
-    if "user unknown" in text and (_at(domain, _KDDI) or (host and _at(host, _KDDI))):
-        if _KDDI_NAMED.search(text):
-            return "userunknown"
-        if _KDDI_FILTER.search(text):
-            return "filtered"
+    kddi = _at(domain, _KDDI) or bool(host and _at(host, _KDDI))
     docomo = _at(domain, _DOCOMO) or bool(host and _at(host, _DOCOMO))
-    if docomo and "too much mail data" in text:
+    yahoo = bool(host and _at(host, _YAHOO))
+    hotmail = bool(origin.reporter) and command is None and _at(origin.reporter, _HOTMAIL)
+    imail = origin.mailer.startswith("<smtp32 ")
+    if not (kddi or docomo or yahoo or hotmail or imail):
+        return None
+    low = text[:3072].lower()
+    if kddi and "user unknown" in low:
+        if _KDDI_NAMED.search(low):
+            return "userunknown"
+        if _KDDI_FILTER.search(low):
+            return "filtered"
+    if docomo and "too much mail data" in low:
         return "mailboxfull"  # docomo's answer for a full mailbox
-    if docomo and "unknown user" in text:
+    if docomo and "unknown user" in low:
         if status is not None and status[1:] == ".1.1":
             return "userunknown"
         if status is not None and status[1:] == ".2.0":
             return "filtered"
         if command == "data":
             return "rejected"
-    if host and "unexpected volume or user complaints" in text and _at(host, _YAHOO):
+    if yahoo and "unexpected volume or user complaints" in low:
         return "rejected"
-    if (
-        origin.reporter
-        and "requested action not taken: mailbox unavailable" in text
-        and command is None
-        and _at(origin.reporter, _HOTMAIL)
-    ):
+    if hotmail and "requested action not taken: mailbox unavailable" in low:
         return "userunknown"
-    if origin.mailer.startswith("<smtp32 "):
-        m = _IMAIL.search(text)
+    if imail:
+        m = _IMAIL.search(low)
         if m is not None:
             return _IMAIL_REASONS[m.group(1)]
     return None

@@ -74,9 +74,7 @@ def build(
         )
     clean = scrub(text if diag else context)
     command = find_command(context) or (find_command(diag) if diag else None)
-    reason = provider_reason(
-        origin, address, remote_host, text[:3072].lower(), status, command
-    ) or decide_reason(
+    reason = provider_reason(origin, address, remote_host, text, status, command) or decide_reason(
         status,
         clean,
         command,
