@@ -1,0 +1,12 @@
+"""The ``postroom`` command line. Maps postroom's errors onto sysexits(3) exit codes.
+
+Each module registers its commands on :data:`postroom.cli.base.main`; importing this package
+registers them all.
+"""
+
+from __future__ import annotations
+
+from postroom.cli import demo, receiving, setup, understanding
+from postroom.cli.base import main
+
+__all__ = ["demo", "main", "receiving", "setup", "understanding"]

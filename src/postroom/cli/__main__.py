@@ -1,0 +1,5 @@
+"""``python -m postroom.cli``."""
+
+from postroom.cli import main
+
+main()

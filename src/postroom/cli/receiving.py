@@ -1,0 +1,210 @@
+"""Receiving commands: addresses, sessions, ``inbound`` (the MTA pipe), ``receive``, ``replay``,
+``prune``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import BinaryIO
+
+import click
+
+from postroom.cli.base import (
+    EX_DATAERR,
+    EX_NOUSER,
+    EX_TEMPFAIL,
+    EX_USAGE,
+    State,
+    errors,
+    fail,
+    main,
+    room_of,
+)
+from postroom.errors import (
+    MessageInProgress,
+    StoreUnavailable,
+    UnparseableMessage,
+)
+
+# --- addresses and sessions --------------------------------------------------------------------
+
+
+@main.group()
+def address() -> None:
+    """Encode or decode reply and bounce addresses."""
+
+
+@address.command("encode")
+@click.option("--module", "module", type=int, help="Module id (0 = core).")
+@click.option("--handler", "handler", help="Handler name (its module id is used).")
+@click.option("--user", type=int, help="User id.")
+@click.option("--session-key", help="Session key as hex (16 hex digits).")
+@click.option("--bounce", "delivery", type=int, help="Make a bounce address for this delivery id.")
+@click.pass_obj
+def address_encode(
+    state: State,
+    module: int | None,
+    handler: str | None,
+    user: int | None,
+    session_key: str | None,
+    delivery: int | None,
+) -> None:
+    """Print a signed address (for operators and tests; sessions are not created)."""
+    from postroom.handlers import module_id_for
+
+    with errors():
+        room = room_of(state)
+        if delivery is not None:
+            click.echo(room.codec.encode_bounce(delivery_id=delivery))
+            return
+        if user is None or session_key is None or (module is None and handler is None):
+            fail("give --user, --session-key and --module or --handler (or --bounce ID)", EX_USAGE)
+        module_id = module if module is not None else module_id_for(str(handler))
+        try:
+            key = bytes.fromhex(session_key)
+        except ValueError:
+            fail("--session-key must be hex", EX_USAGE)
+        click.echo(room.codec.encode_reply(module=module_id, user=user, session_key=key))
+
+
+@address.command("decode")
+@click.argument("value")
+@click.pass_obj
+def address_decode(state: State, value: str) -> None:
+    """Verify an address and print what it carries as JSON (exit 65 when it does not verify)."""
+    with errors():
+        token = room_of(state).codec.decode(value)
+        click.echo(json.dumps({"type": type(token).__name__, **token.as_dict()}))
+
+
+@main.group()
+def session() -> None:
+    """Email sessions."""
+
+
+@session.command("create")
+@click.argument("handler")
+@click.option("--user", type=int, required=True)
+@click.option("--data", default="null", help="Session data as JSON.")
+@click.option("--uses", type=int, help="Replies this address accepts (default: the handler's).")
+@click.pass_obj
+def session_create(state: State, handler: str, user: int, data: str, uses: int | None) -> None:
+    """Create a session for HANDLER and print its reply address."""
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as exc:
+        fail(f"--data is not JSON: {exc}", EX_USAGE)
+    with errors():
+        room = room_of(state, need_app=True)
+        try:
+            issued = room.create_session(handler, user, payload, uses=uses)
+        except KeyError as exc:
+            fail(str(exc.args[0]), EX_USAGE)
+        click.echo(issued.address)
+
+
+@main.command()
+@click.option("--older-than-days", type=float, help="Default: sessions.prune_after_days.")
+@click.pass_obj
+def prune(state: State, older_than_days: float | None) -> None:
+    """Delete email sessions that expired long enough ago, and old copies' Message-IDs."""
+    from datetime import timedelta
+
+    with errors():
+        room = room_of(state)
+        age = None if older_than_days is None else timedelta(days=older_than_days)
+        pruned = room.prune(older_than=age)
+        click.echo(
+            f"pruned {pruned.sessions} expired sessions and "
+            f"{pruned.message_ids} Message-IDs of old copies"
+        )
+
+
+# --- inbound -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    envvar="RECIPIENT",
+    help="Envelope recipient (Postfix pipe: ${recipient}). Repeatable.",
+)
+@click.option("--sender", envvar="SENDER", help="Envelope sender (Postfix pipe: ${sender}).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def inbound(state: State, recipients: tuple[str, ...], sender: str | None, as_json: bool) -> None:
+    """Handle one message from standard input (for an MTA pipe).
+
+    Exit codes (sysexits): 0 handled or deliberately ignored (mail to inbound.report_addresses
+    included), 67 not one of our addresses, 65 not an email message, 75 temporary failure:
+    the MTA keeps the mail and retries.
+    """
+    try:
+        room = room_of(state)
+        raw, size = _read_bounded(sys.stdin.buffer, room.settings.max_message_bytes)
+        result = room.receive(raw, recipients=list(recipients), sender=sender, size=size)
+    except UnparseableMessage as exc:
+        fail(str(exc), EX_DATAERR)
+    except (StoreUnavailable, MessageInProgress) as exc:
+        fail(f"{exc}; the MTA will retry", EX_TEMPFAIL)
+    except Exception as exc:  # anything else: keep the mail queued rather than lose it
+        fail(f"temporary failure ({type(exc).__name__}: {exc}); the MTA will retry", EX_TEMPFAIL)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        click.echo(f"{result.outcome}" + (f" (#{result.inbound_id})" if result.inbound_id else ""))
+    reports = room.settings.report_addresses
+    if str(result.outcome) == "not_ours" and not any(r.lower() in reports for r in recipients):
+        # Mail to one of inbound.report_addresses that quotes no copy of ours is ignored (0).
+        sys.exit(EX_NOUSER)
+
+
+def _read_bounded(stream: BinaryIO, limit: int) -> tuple[bytes, int]:
+    """At most ``limit + 1`` bytes of ``stream`` and its whole size: an oversized message is
+    drained (so the MTA's pipe does not break) but never held in memory."""
+    raw = stream.read(limit + 1)
+    size = len(raw)
+    if size > limit:
+        while chunk := stream.read(1 << 20):
+            size += len(chunk)
+    return raw, size
+
+
+@main.command()
+@click.option("--lmtp", "lmtp", metavar="HOST:PORT", help="Listen for LMTP (RFC 2033).")
+@click.option("--smtp", "smtp", metavar="HOST:PORT", help="Listen for SMTP (RFC 5321).")
+@click.pass_obj
+def receive(state: State, lmtp: str | None, smtp: str | None) -> None:
+    """Listen for mail from an MTA; unknown or forged addresses are refused at RCPT (550 5.1.1).
+
+    The addresses of inbound.report_addresses are accepted too (bounces that quote a copy's
+    Message-ID count; other mail to them is dropped)."""
+    from postroom.receivers import parse_hostport, serve
+
+    if bool(lmtp) == bool(smtp):
+        fail("give exactly one of --lmtp HOST:PORT or --smtp HOST:PORT", EX_USAGE)
+    with errors():
+        room = room_of(state)
+        room.codec  # noqa: B018 - fail now on missing keys, not at the first message
+        protocol = "lmtp" if lmtp else "smtp"
+        try:
+            host, port = parse_hostport(str(lmtp or smtp))
+        except ValueError as exc:
+            fail(str(exc), EX_USAGE)
+        serve(room, protocol=protocol, host=host, port=port)
+
+
+@main.command()
+@click.argument("inbound_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Show the decisions; write and send nothing.")
+@click.option("--force", is_flag=True, help="Dispatch again even if it was handled.")
+@click.pass_obj
+def replay(state: State, inbound_id: int, dry_run: bool, force: bool) -> None:
+    """Run a stored inbound message through the pipeline again."""
+    with errors():
+        result = room_of(state).replay(inbound_id, dry_run=dry_run, force=force)
+        for step in result.steps:
+            click.echo(f"  - {step}")
+        click.echo(f"outcome: {result.outcome}")

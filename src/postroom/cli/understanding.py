@@ -1,0 +1,53 @@
+"""Mail understanding commands: ``classify`` and ``extract`` (JSON lines, DESIGN.md contracts)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from postroom.cli.base import (
+    EX_DATAERR,
+    EX_OK,
+    main,
+)
+
+# --- understanding -----------------------------------------------------------------------------
+
+
+def _json_lines(paths: tuple[str, ...], understand: Callable[[bytes], Any]) -> NoReturn:
+    """One JSON object per path, in order; an unreadable path gets an ``error`` line and the
+    command exits 65 at the end (the other paths are still answered)."""
+    failed = False
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            click.echo(json.dumps({"path": path, "error": str(exc)}))
+            failed = True
+            continue
+        result = understand(data).to_json()
+        click.echo(json.dumps({"path": path, **result}, ensure_ascii=False))
+    sys.exit(EX_DATAERR if failed else EX_OK)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def classify(paths: tuple[str, ...]) -> None:
+    """Classify messages (bounce, auto_reply, complaint, delivered, normal): one JSON line each."""
+    from postroom.understand.bounces import classify_message
+
+    _json_lines(paths, classify_message)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def extract(paths: tuple[str, ...]) -> None:
+    """Extract the new text of replies (.eml, or a bare text or HTML body): one JSON line each."""
+    from postroom.understand.replies import extract_bytes
+
+    _json_lines(paths, extract_bytes)
