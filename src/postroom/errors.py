@@ -16,6 +16,14 @@ catch the whole family with one clause and the command line can map each branch 
     ├── InboundError             a received message cannot be handled
     │   ├── UnparseableMessage
     │   └── MessageInProgress    the same message is being handled right now: retry later
+    ├── OAuthError               no usable OAuth 2.0 access token for an XOAUTH2 login
+    │   ├── OAuthRevoked         invalid_grant: the refresh token was revoked or expired
+    │   ├── OAuthClientRejected  invalid_client, unauthorized_client: check client id/secret
+    │   ├── OAuthRequestRejected invalid_request, invalid_scope, unsupported_grant_type
+    │   ├── OAuthEndpointError   the token endpoint's answer is not RFC 6749 (wrong token_url)
+    │   ├── OAuthUnavailable     network failure, timeout, 5xx: transient, retry later
+    │   ├── OAuthCredentialsInvalid  stored credentials that cannot be used as they are
+    │   └── XOAuth2LoginRefused  the SMTP server refused the XOAUTH2 login (names the fix)
     └── Reject                   raised by an application handler to refuse a reply politely
 
 Messy input that can still be read is never an exception: parsers record defects on their result,
@@ -88,6 +96,64 @@ class MessageInProgress(InboundError):
     has finished (the retry is a duplicate) or died (its claim lease ran out and the retry
     takes over). Either way the message is handled exactly once.
     """
+
+
+class OAuthError(PostroomError):
+    """No usable OAuth 2.0 access token (RFC 6749): the message names the problem and the fix.
+
+    ``code`` is the RFC 6749 section 5.2 error code when the token endpoint gave one,
+    ``transient`` says whether trying again later may succeed (network failures, 5xx).
+    """
+
+    transient = False
+
+    def __init__(self, problem: str, fix: str, *, code: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        self.code = code
+        super().__init__(f"{problem}: {fix}")
+
+
+class OAuthRevoked(OAuthError):
+    """invalid_grant: the refresh token was revoked, has expired or was issued to another client.
+
+    Nothing but a new authorisation by the account's owner helps.
+    """
+
+
+class OAuthClientRejected(OAuthError):
+    """invalid_client or unauthorized_client: the client id or secret is wrong or not allowed."""
+
+
+class OAuthRequestRejected(OAuthError):
+    """invalid_request, invalid_scope, unsupported_grant_type or an error code RFC 6749 lacks."""
+
+
+class OAuthEndpointError(OAuthError):
+    """The token endpoint answered outside RFC 6749 (not JSON, no access_token, a redirect, a
+    certificate that does not verify): ``token_url`` most likely names the wrong endpoint."""
+
+
+class OAuthUnavailable(OAuthError):
+    """The token endpoint cannot be reached or failed (timeout, 5xx, 429): retry later."""
+
+    transient = True
+
+
+class OAuthCredentialsInvalid(OAuthError):
+    """Stored OAuth credentials that cannot be used: unreadable, or an insecure token URL."""
+
+
+class XOAuth2LoginRefused(OAuthError):
+    """The SMTP server refused an XOAUTH2 login even after a refresh; the message names the fix.
+
+    ``reply`` is the server's answer as received (code and text).
+    """
+
+    def __init__(self, problem: str, fix: str, *, reply: str, transient: bool = False) -> None:
+        self.reply = reply
+        self.transient = transient
+        super().__init__(problem, fix)
 
 
 class Reject(PostroomError):
