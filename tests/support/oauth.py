@@ -15,7 +15,8 @@ Time is the server's ``clock`` (seconds, ``time.time`` by default): a test that 
 settable clock makes tokens expire without sleeping. :meth:`TokenServer.authorise` stands for a
 user's consent: it issues a grant and returns the :class:`OAuthCredentials` the account would
 store. :meth:`TokenServer.revoke` revokes a refresh token (and the access tokens it issued).
-Every refresh and every introspection is counted.
+Every refresh and every introspection is counted. With ``tls`` (a server-side SSL context) the
+server speaks https, for tests of certificate checks; Dovecot's rig uses plain http.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import base64
 import contextlib
 import json
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
@@ -92,12 +94,14 @@ class TokenServer:
         access_lifetime: float = 3600.0,
         rotate_refresh_tokens: bool = False,
         clock: Callable[[], float] = time.time,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(16)
         self.access_lifetime = access_lifetime
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.clock = clock
+        self.tls = tls
         # Dovecot's own credentials at the introspection endpoint (RFC 7662 section 2.1).
         self.introspection_client = "dovecot"
         self.introspection_secret = secrets.token_urlsafe(16)
@@ -110,6 +114,8 @@ class TokenServer:
     def start(self) -> TokenServer:
         handler = type("_BoundHandler", (_Handler,), {"token_server": self})
         server = ThreadingHTTPServer((_HOST, 0), handler)
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         server.daemon_threads = True
         # Dovecot keeps its HTTP connection open; closing must not wait for it.
         server.block_on_close = False
@@ -143,7 +149,8 @@ class TokenServer:
 
     @property
     def token_url(self) -> str:
-        return f"http://{_HOST}:{self.port}/token"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{_HOST}:{self.port}/token"
 
     def rig(self) -> OAuth2Rig:
         """The option of ``start_mail_servers(oauth2=...)`` that points Dovecot at this server."""
