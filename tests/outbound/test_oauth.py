@@ -25,6 +25,7 @@ from postroom.errors import (
 from postroom.outbound.oauth import (
     DEFAULT_ACCESS_LIFETIME,
     GOOGLE_TESTING_REFRESH_LIFETIME,
+    NOT_YET_ISSUED,
     TOKEN_ERRORS,
     ClientAuth,
     MemoryTokenTransport,
@@ -241,7 +242,8 @@ def test_invalid_grant_says_revoked_and_how_to_reauthorise() -> None:
     assert error.code == "invalid_grant"
     assert not error.transient
     assert str(error).startswith("the refresh token was revoked or has expired")
-    assert "re-authorise the account: postroom accounts add sales --oauth" in str(error)
+    assert "re-authorise the account with its provider" in str(error)
+    assert "postroom accounts add sales --auth xoauth2" in str(error)
     assert "Token has been expired or revoked." in str(error)
 
 
@@ -340,6 +342,26 @@ def test_credentials_round_trip_through_json() -> None:
     assert OAuthCredentials.from_json(stored) == creds
 
 
+def test_credentials_as_an_account_is_added_need_a_refresh_first() -> None:
+    # The form `postroom accounts add --auth xoauth2` stores: a refresh token, no access token.
+    added = {
+        "access_token": "",
+        "expires_at": None,
+        "refresh_token": "1//refresh",
+        "refresh_expires_at": None,
+        "token_url": GOOGLE_TOKEN_URL,
+        "client_id": "client",
+        "client_secret": "",
+        "scope": "https://mail.google.com/",
+    }
+    creds = OAuthCredentials.from_json(added)
+    assert creds.expires_at == NOT_YET_ISSUED
+    assert needs_refresh(creds, NOW)
+    assert OAuthCredentials.from_json(creds.to_json()) == creds
+    with pytest.raises(OAuthCredentialsInvalid, match="expires_at is missing"):
+        OAuthCredentials.from_json(added | {"access_token": "a"})
+
+
 def test_the_repr_shows_no_secret() -> None:
     shown = repr(credentials())
     for secret in ("old-access-token", "old-refresh-token", "client-secret"):
@@ -413,7 +435,7 @@ def test_a_refresh_token_close_to_its_end_is_reported_before_sends_fail() -> Non
     assert warning.kind is RefreshWarningKind.EXPIRING
     assert warning.at == NOW + timedelta(days=1)
     assert "in 24 h" in warning.message
-    assert "postroom accounts add sales --oauth" in warning.fix
+    assert "postroom accounts add sales --auth xoauth2" in warning.fix
     assert "Testing" in warning.fix
 
 
@@ -432,7 +454,7 @@ def test_a_refused_refresh_token_is_reported_until_a_refresh_succeeds() -> None:
     assert warning is not None
     assert warning.kind is RefreshWarningKind.REVOKED
     assert warning.at == NOW
-    assert "postroom accounts add sales --oauth" in str(warning)
+    assert "postroom accounts add sales --auth xoauth2" in str(warning)
     answer = TokenResponse.of_json(200, {"access_token": "a", "token_type": "Bearer"})
     assert refresh_warning(read_token_response(revoked, answer, NOW), NOW) is None
 

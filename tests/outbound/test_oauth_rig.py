@@ -195,10 +195,10 @@ def test_a_revoked_refresh_token_gives_the_clear_error(rig: Rig) -> None:
         refresh_credentials(creds, UrllibTokenTransport(timeout=5), when, account="sales")
     assert str(raised.value).startswith(
         "the refresh token was revoked or has expired (the endpoint said: Token has been"
-        " expired or revoked.): re-authorise the account: postroom accounts add sales --oauth"
+        " expired or revoked.): re-authorise the account with its provider"
     )
     warning = refresh_warning(mark_revoked(creds, when), when, account="sales")
-    assert warning is not None and "postroom accounts add sales --oauth" in warning.fix
+    assert warning is not None and "postroom accounts add sales --auth xoauth2" in warning.fix
 
 
 def test_a_token_is_good_for_its_own_user_only(rig: Rig) -> None:

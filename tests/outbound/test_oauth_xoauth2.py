@@ -88,7 +88,7 @@ def test_an_oauthbearer_challenge_with_insufficient_scope_names_the_scopes() -> 
     answer = classify_challenge(read_xoauth2_challenge(payload), account="sales")
     assert answer.action is LoginAction.FIX_ACCOUNT
     assert "https://mail.google.com/" in answer.fix
-    assert "postroom accounts add sales --oauth" in answer.fix
+    assert "postroom accounts add sales --auth xoauth2" in answer.fix
 
 
 def test_a_challenge_that_is_not_base64_json_is_kept_raw() -> None:
@@ -274,7 +274,7 @@ def test_a_refusal_no_refresh_mends_is_not_retried() -> None:
 def test_a_revoked_refresh_token_stops_the_login() -> None:
     transport = MemoryTokenTransport([TokenResponse.of_json(400, {"error": "invalid_grant"})])
     server = Server(set())
-    with pytest.raises(OAuthRevoked, match="postroom accounts add sales --oauth"):
+    with pytest.raises(OAuthRevoked, match="postroom accounts add sales --auth xoauth2"):
         login_with_refresh(
             credentials(NOW - timedelta(seconds=1)), server, transport, NOW, account="sales"
         )

@@ -28,7 +28,7 @@ import json
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from postroom.errors import (
@@ -51,6 +51,8 @@ from postroom.outbound.token_transport import (
 __all__ = [
     "DEFAULT_ACCESS_LIFETIME",
     "GOOGLE_TESTING_REFRESH_LIFETIME",
+    "NOT_YET_ISSUED",
+    "REAUTHORISE_FIX",
     "TOKEN_ERRORS",
     "ClientAuth",
     "MemoryTokenTransport",
@@ -85,6 +87,10 @@ DEFAULT_ACCESS_LIFETIME: Final = timedelta(hours=1)
 #: ``refresh_expires_at = authorised_at + GOOGLE_TESTING_REFRESH_LIFETIME``.
 GOOGLE_TESTING_REFRESH_LIFETIME: Final = timedelta(days=7)
 
+#: ``expires_at`` of credentials whose first access token is still to be fetched: an account
+#: is added with its refresh token alone (``"access_token": ""``, ``"expires_at": null``).
+NOT_YET_ISSUED: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
 _FORMAT_VERSION = 1
 _FORM: Final = "application/x-www-form-urlencoded"
 
@@ -102,8 +108,10 @@ class ClientAuth(enum.Enum):
 class OAuthCredentials:
     """One account's OAuth 2.0 grant: the current access token and how to get the next one.
 
-    ``expires_at`` and the other times are timezone-aware. ``refresh_expires_at`` is None
-    when the refresh token's end is unknown (most providers never say).
+    ``expires_at`` and the other times are timezone-aware; an empty ``access_token`` with
+    ``expires_at`` :data:`NOT_YET_ISSUED` is an account whose first access token is still to be
+    fetched. ``refresh_expires_at`` is None when the refresh token's end is unknown (most
+    providers never say).
     ``revoked_at`` is when the token endpoint last refused the refresh token
     (``invalid_grant``); a successful refresh clears it.
     """
@@ -153,7 +161,12 @@ class OAuthCredentials:
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> OAuthCredentials:
-        """Read what :meth:`to_json` wrote; names the first field that is wrong."""
+        """Read what :meth:`to_json` wrote; names the first field that is wrong.
+
+        ``version``, ``client_auth`` and ``revoked_at`` may be missing, and ``expires_at`` may be
+        null when ``access_token`` is empty: the form an account is added in, before its first
+        refresh.
+        """
         version = data.get("version", _FORMAT_VERSION)
         if version != _FORMAT_VERSION:
             raise _stored(f"format version {version!r} is not {_FORMAT_VERSION}")
@@ -161,9 +174,15 @@ class OAuthCredentials:
             client_auth = ClientAuth(data.get("client_auth", ClientAuth.BODY.value))
         except ValueError:
             raise _stored(f"client_auth {data.get('client_auth')!r} is not body or basic") from None
+        access_token = _text(data, "access_token", allow_empty=True)
+        expires_at = _optional_moment(data, "expires_at")
+        if expires_at is None:
+            if access_token:
+                raise _stored("expires_at is missing")
+            expires_at = NOT_YET_ISSUED
         return cls(
-            access_token=_text(data, "access_token", allow_empty=True),
-            expires_at=_moment(data, "expires_at"),
+            access_token=access_token,
+            expires_at=expires_at,
             refresh_token=_text(data, "refresh_token"),
             refresh_expires_at=_optional_moment(data, "refresh_expires_at"),
             token_url=_text(data, "token_url"),
@@ -207,7 +226,7 @@ def _iso(moment: datetime | None) -> str | None:
 def _stored(problem: str) -> OAuthCredentialsInvalid:
     return OAuthCredentialsInvalid(
         f"stored OAuth credentials: {problem}",
-        "re-authorise the account (postroom accounts add NAME --oauth)",
+        REAUTHORISE_FIX.format(account="NAME"),
     )
 
 
@@ -215,13 +234,6 @@ def _text(data: Mapping[str, object], key: str, *, allow_empty: bool = False) ->
     value = data.get(key)
     if not isinstance(value, str) or (not value and not allow_empty):
         raise _stored(f"{key} is missing or not a string")
-    return value
-
-
-def _moment(data: Mapping[str, object], key: str) -> datetime:
-    value = _optional_moment(data, key)
-    if value is None:
-        raise _stored(f"{key} is missing")
     return value
 
 
@@ -279,7 +291,11 @@ class TokenErrorRule:
     source: str
 
 
-_REAUTHORISE = "re-authorise the account: postroom accounts add {account} --oauth"
+#: The fix for a refresh token that no longer works; ``{account}`` is the account's name.
+REAUTHORISE_FIX: Final = (
+    "re-authorise the account with its provider and give postroom the new refresh token"
+    " (postroom accounts add {account} --auth xoauth2 --oauth-refresh-token-env VAR)"
+)
 
 #: RFC 6749 section 5.2 error codes of the token endpoint, and two codes of section 4.1.2.1
 #: that servers also return there. ``{account}`` and ``{scope}`` are filled in.
@@ -290,7 +306,7 @@ TOKEN_ERRORS: Final[Mapping[str, TokenErrorRule]] = {
             "invalid_grant",
             OAuthRevoked,
             "the refresh token was revoked or has expired",
-            _REAUTHORISE
+            REAUTHORISE_FIX
             + " (a Google app in the Testing publishing status gets refresh tokens that"
             " expire after 7 days: publish it In production first)",
             "RFC 6749 section 5.2; Google OAuth 2.0 'Refresh token expiration'",
@@ -308,7 +324,7 @@ TOKEN_ERRORS: Final[Mapping[str, TokenErrorRule]] = {
             "unauthorized_client",
             OAuthClientRejected,
             "the client is not allowed to use the refresh_token grant",
-            "allow refresh tokens for this client in its registration, then " + _REAUTHORISE,
+            "allow refresh tokens for this client in its registration, then " + REAUTHORISE_FIX,
             "RFC 6749 section 5.2",
         ),
         TokenErrorRule(
@@ -462,7 +478,7 @@ def _read_grant(response: TokenResponse, scope: str, account: str) -> _Grant:
             raise OAuthRequestRejected(
                 f"the token endpoint refused the refresh with error {code!r}{said}",
                 "look the code up in the provider's documentation; "
-                + _REAUTHORISE.format(account=account),
+                + REAUTHORISE_FIX.format(account=account),
                 code=code,
             )
         problem = rule.problem.format(account=account, scope=scope)
@@ -567,8 +583,9 @@ def needs_refresh(
     """Whether to refresh before logging in: the access token expires within ``margin``.
 
     The margin covers the clock difference to the provider and the time a login takes.
+    Credentials without an access token yet always need one.
     """
-    return now + margin >= credentials.expires_at
+    return not credentials.access_token or now + margin >= credentials.expires_at
 
 
 class RefreshWarningKind(enum.Enum):
@@ -602,7 +619,7 @@ def refresh_warning(
     Only what is known is reported: a refresh token whose end nobody stated is not guessed at
     (Google's Testing apps are dated by the caller, see :data:`GOOGLE_TESTING_REFRESH_LIFETIME`).
     """
-    fix = _REAUTHORISE.format(account=account)
+    fix = REAUTHORISE_FIX.format(account=account)
     if credentials.revoked_at is not None:
         return RefreshWarning(
             RefreshWarningKind.REVOKED,

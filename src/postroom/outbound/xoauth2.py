@@ -32,6 +32,7 @@ from typing import Final
 
 from postroom.errors import XOAuth2LoginRefused
 from postroom.outbound.oauth import (
+    REAUTHORISE_FIX,
     OAuthCredentials,
     TokenTransport,
     needs_refresh,
@@ -80,7 +81,7 @@ _MS_BASIC_RETIRED = (
 )
 _RFC4954 = "RFC 4954 section 6 (AUTH status codes)"
 
-_REAUTHORISE = "re-authorise the account: postroom accounts add {account} --oauth"
+_REAUTHORISE = REAUTHORISE_FIX
 _MS_TURN_ON = (
     "an Exchange administrator turns SMTP AUTH on for the mailbox (Microsoft 365 admin center >"
     " Users > the user > Mail > Manage email apps > Authenticated SMTP, or"
@@ -89,7 +90,7 @@ _MS_TURN_ON = (
 )
 _USE_XOAUTH2 = (
     "register the account with XOAUTH2 instead of a password (postroom accounts add {account}"
-    " --oauth, scope https://outlook.office.com/SMTP.Send offline_access)"
+    " --auth xoauth2 --oauth-scope 'https://outlook.office.com/SMTP.Send offline_access')"
 )
 
 
