@@ -22,8 +22,8 @@ class Backoff:
     def delay(self, attempts: int, rng: random.Random) -> timedelta:
         """The wait after the ``attempts``-th failed attempt (1 for the first)."""
         base = self.minimum * (2 ** min(max(attempts - 1, 0), 30))
-        capped = min(base, self.maximum)
-        return capped / 2 + capped / 2 * rng.random()
+        capped: timedelta = min(base, self.maximum)
+        return capped / 2 + (capped / 2) * rng.random()
 
     def next_attempt(
         self, *, attempts: int, now: datetime, created_at: datetime, rng: random.Random
