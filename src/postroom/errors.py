@@ -16,6 +16,9 @@ catch the whole family with one clause and the command line can map each branch 
     ├── InboundError             a received message cannot be handled
     │   ├── UnparseableMessage
     │   └── MessageInProgress    the same message is being handled right now: retry later
+    ├── SecretError              an account secret cannot be decrypted with the configured keys
+    ├── AccountError             no such account, or an account that cannot be used as asked
+    ├── QueueError               the delivery queue refused a request (unknown email, ...)
     ├── OAuthError               no usable OAuth 2.0 access token for an XOAUTH2 login
     │   ├── OAuthRevoked         invalid_grant: the refresh token was revoked or expired
     │   ├── OAuthClientRejected  invalid_client, unauthorized_client: check client id/secret
@@ -96,6 +99,19 @@ class MessageInProgress(InboundError):
     has finished (the retry is a duplicate) or died (its claim lease ran out and the retry
     takes over). Either way the message is handled exactly once.
     """
+
+
+class SecretError(PostroomError):
+    """A stored account secret cannot be decrypted with ``[accounts] keys`` (the key that
+    wrote it was removed): the message says which key to put back."""
+
+
+class AccountError(PostroomError):
+    """No account of that name, a duplicate name, or an account missing what a send needs."""
+
+
+class QueueError(PostroomError):
+    """A request to the durable queue that cannot be served (an unknown email id, ...)."""
 
 
 class OAuthError(PostroomError):
