@@ -201,7 +201,9 @@ class TokenServer:
         self._state.tokens[access] = _AccessToken(grant, expires)
         return access, expires
 
-    def _token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict]:
+    def _token(
+        self, form: dict[str, str], basic: tuple[str, str] | None
+    ) -> tuple[int, dict[str, object]]:
         # RFC 6749 section 2.3.1: Basic or the body, never both.
         body_client = (form.get("client_id"), form.get("client_secret"))
         if basic is not None and body_client[1] is not None:
@@ -236,7 +238,9 @@ class TokenServer:
             answer["refresh_token"] = grant.refresh_token
         return 200, answer
 
-    def _introspect(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict]:
+    def _introspect(
+        self, form: dict[str, str], basic: tuple[str, str] | None
+    ) -> tuple[int, dict[str, object]]:
         if basic != (self.introspection_client, self.introspection_secret):
             return 401, {"error": "invalid_client"}
         with self._state.lock:
@@ -261,7 +265,7 @@ class TokenServer:
         }
 
 
-def _error(status: int, code: str, description: str) -> tuple[int, dict]:
+def _error(status: int, code: str, description: str) -> tuple[int, dict[str, object]]:
     return status, {"error": code, "error_description": description}
 
 
