@@ -1,5 +1,7 @@
 """Whole messages: choose the body part, decode its charset, extract the reply.
 
+A ``format=flowed`` plain part (RFC 3676) is decoded first (see :mod:`.flowed`).
+
 Which part is used (documented in docs/replies.md): the first inline ``text/plain`` part,
 because it is what the person's client wrote line by line; the ``text/html`` part when there
 is no plain part, or when the plain part shows no quote boundary but the HTML one does (HTML
@@ -14,6 +16,7 @@ import email.policy
 import re
 from email.message import Message
 
+from postroom.understand.replies.flowed import decode_flowed, deletes_space, is_flowed
 from postroom.understand.replies.html import extract_html
 from postroom.understand.replies.text import extract_text
 from postroom.understand.replies.types import ExtractedReply
@@ -89,6 +92,10 @@ def _bodies(message: Message) -> tuple[str | None, str | None]:
         content_type = part.get_content_type()
         if content_type == "text/plain" and plain is None:
             plain = _part_text(part)
+            if plain is not None and is_flowed(part):
+                # RFC 3676: soft line breaks and space-stuffing go before any rule reads
+                # the text, for quoted lines too.
+                plain = decode_flowed(plain, delsp=deletes_space(part))
         elif content_type == "text/html" and html is None:
             html = _part_text(part)
     return plain, html

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from postroom.compose.markers import has_reply_above_marker, is_reply_above_marker
 from postroom.understand.replies import headers_i18n as h
+from postroom.understand.replies.attribution import Strength, TemplateMatch, match_attribution
 from postroom.understand.replies.signature import find_signature
 from postroom.understand.replies.types import ExtractedReply
 
@@ -127,38 +128,83 @@ def _qualifies(text: str, single: bool) -> bool:
     return h.ADDR_COLON_END_RE.search(text[-420:]) is not None
 
 
+def _followed_by_quote(lines: Sequence[str], end: int) -> bool:
+    """Is the next non-blank line after ``end`` a ``>`` quote?"""
+    for j in range(end + 1, min(len(lines), end + 2 + _MAX_ATTRIBUTION_BLANKS)):
+        if lines[j].strip():
+            return is_quoted(lines[j])
+    return False
+
+
+def _template_qualifies(text: str, quote_follows: bool) -> TemplateMatch | None:
+    if not quote_follows and "@" not in text and not any(c.isdigit() for c in text):
+        # Only a weak match could come of it (no date, no address), and none is wanted here.
+        return None
+    found = match_attribution(text)
+    if found is None or (found.strength is Strength.WEAK and not quote_follows):
+        return None
+    return found
+
+
+def _opens_like_attribution(line: str) -> bool:
+    return h.OPENER_RE.match(line) is not None or h.DATE_START_RE.match(line) is not None
+
+
 def _attribution_start(lines: Sequence[str], lo: int, end: int) -> int | None:
+    """First line of the attribution that ends at ``end``, or None.
+
+    The shortest window that reads as an attribution wins, so a header right under the
+    person's text does not swallow it; a window that starts inside a wrapped line (with the
+    address, "<ann@example.com> wrote:") is extended to the line that opens it.
+    """
+    quote_follows = _followed_by_quote(lines, end)
     blanks = 0
+    found: int | None = None
     for s in range(end, max(lo, end - MAX_ATTRIBUTION_LINES + 1) - 1, -1):
         line = lines[s]
         if not line.strip():
             blanks += 1
             if blanks > _MAX_ATTRIBUTION_BLANKS:
-                return None
+                break
             continue
-        if s < end and is_quoted(line):
-            return None
-        if len(line) > MAX_HEADER_LINE:
-            return None
-        above_blank = s == lo or not lines[s - 1].strip() or is_quoted(lines[s - 1])
-        if not (
-            above_blank
-            or h.OPENER_RE.match(line)
-            or h.DATE_START_RE.match(line)
-            or h.MIDLINE_ON_RE.match(line)
-        ):
-            continue
+        if (s < end and is_quoted(line)) or len(line) > MAX_HEADER_LINE:
+            break
+        if s < end and line.rstrip().endswith((":", "：")):
+            # A line that ends like an attribution closes whatever was above it; a wrapped
+            # attribution does not run over one (and hostile bodies stay linear).
+            break
         text = " ".join(part.strip() for part in lines[s : end + 1] if part.strip())
-        if (
-            s < end
-            and not (h.OPENER_RE.match(line) or h.DATE_START_RE.match(line))
-            and "@" not in text
-        ):
-            # A wrapped attribution that does not open like one must at least name an address.
+        if found is not None:
+            # Only a window that opens like an attribution may extend a match upwards.
+            template = _template_qualifies(text, quote_follows)
+            if (template is not None and template.opens_with_text) or (
+                _opens_like_attribution(line) and _qualifies(text, single=False)
+            ):
+                return s
             continue
-        if _qualifies(text, single=s == end):
+        template = _template_qualifies(text, quote_follows)
+        if template is not None and (
+            s == end or template.opens_with_text or _opens_like_attribution(line)
+        ):
+            if template.opens_with_text or _opens_like_attribution(line) or s == lo:
+                return s
+            found = s
+            continue
+        if _legacy_start(lines, lo, s, end, text):
             return s
-    return None
+    return found
+
+
+def _legacy_start(lines: Sequence[str], lo: int, s: int, end: int, text: str) -> bool:
+    """The shape rule (a writer verb and a date) for lines no template describes."""
+    line = lines[s]
+    above_blank = s == lo or not lines[s - 1].strip() or is_quoted(lines[s - 1])
+    if not (above_blank or _opens_like_attribution(line) or h.MIDLINE_ON_RE.match(line)):
+        return False
+    if s < end and not _opens_like_attribution(line) and "@" not in text:
+        # A wrapped attribution that does not open like one must at least name an address.
+        return False
+    return _qualifies(text, single=s == end)
 
 
 def _field_block_end(lines: Sequence[str], i: int, hi: int) -> tuple[int | None, int]:
