@@ -291,9 +291,10 @@ def _split_shared_line(lines: list[str], start: int, end: int) -> tuple[Header, 
 
 def _trim_trailing(lines: Sequence[str], lo: int, hi: int) -> int:
     """Drop blank, quoted, lost-quote and rule lines from the end of ``lines[lo:hi]``."""
+    # No bound here: one backward pass, and a quote of any length must go (issue: a quote of
+    # more than MAX_SCAN_LINES lines used to leak into the reply).
     i = hi
-    floor = max(lo, hi - MAX_SCAN_LINES)
-    while i > floor:
+    while i > lo:
         line = lines[i - 1]
         stripped = line.strip()
         if (
@@ -326,19 +327,22 @@ def _bottom_post_start(lines: Sequence[str], header: Header, hi: int) -> int | N
     return j if saw_quote and j < hi else None
 
 
-def _marker_cut(lines: list[str], lo: int, hi: int) -> int | None:
+def _marker_header(lines: list[str], lo: int, hi: int) -> Header | None:
+    """Our "reply above this line" marker as a quote header (with the attribution a client
+    put right above it), or None when the body does not carry it."""
     if not has_reply_above_marker("\n".join(lines[lo : min(hi, lo + MAX_SCAN_LINES)])):
         return None
     for i in range(lo, min(hi, lo + MAX_SCAN_LINES)):
         if is_reply_above_marker(lines[i]):
             # The attribution the client put right above our marker belongs to the quote.
             window_lo = max(lo, i - MAX_ATTRIBUTION_LINES - 2)
-            header, _ = find_header(list(lines[window_lo:i]), 0, i - window_lo)
+            # The marker line stays in view, so "quote follows" can be seen from above it.
+            header, _ = find_header(list(lines[window_lo : i + 1]), 0, i - window_lo)
             if header is not None:
                 between = lines[window_lo + header.end + 1 : i]
                 if all(not x.strip() or is_quoted(x) for x in between):
-                    return window_lo + header.start
-            return i
+                    return Header(window_lo + header.start, i)
+            return Header(i, i)
     return None
 
 
@@ -348,16 +352,17 @@ def split_lines(lines: list[str], lo: int, hi: int, forced_cut: int | None = Non
     ``forced_cut`` is a line known to start quoted material (from HTML structure). ``lines``
     may gain a line when a header shares a line with the person's text.
     """
-    cut = _marker_cut(lines, lo, hi)
-    header: Header | None = None
-    if cut is None:
+    # Our marker is the strongest signal; it is a quote header like any other, so text the
+    # person wrote under the quoted notification is still theirs.
+    header = _marker_header(lines, lo, hi)
+    if header is None:
         header, inserted = find_header(lines, lo, hi)
         hi += inserted
         if forced_cut is not None and inserted and header is not None and forced_cut > header.start:
             forced_cut += inserted
         if forced_cut is not None and (header is None or forced_cut < header.start):
             header = Header(forced_cut, forced_cut - 1)
-        cut = header.start if header is not None else hi
+    cut = header.start if header is not None else hi
     has_text = any(lines[i].strip() and not is_quoted(lines[i]) for i in range(lo, cut))
     if header is not None and not has_text:
         return _bottom_post(lines, header, hi, forced_cut)
