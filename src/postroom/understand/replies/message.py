@@ -12,7 +12,9 @@ structure is the more reliable signal then). The HTML part, when present, always
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
+import email.utils
 import re
 from email.message import Message
 
@@ -101,16 +103,30 @@ def _bodies(message: Message) -> tuple[str | None, str | None]:
     return plain, html
 
 
+def sender_name(message: Message) -> str | None:
+    """The display name of the From header (RFC 5322 section 3.4), decoded (RFC 2047)."""
+    try:
+        raw = message.get("From")
+        if raw is None:
+            return None
+        decoded = str(email.header.make_header(email.header.decode_header(str(raw))))
+        name, _ = email.utils.parseaddr(decoded)
+    except Exception:
+        return None
+    return name or None
+
+
 def extract_message(message: Message) -> ExtractedReply:
     """Extract the reply from a parsed message; never raises on messy mail."""
     try:
         plain, html = _bodies(message)
     except Exception:
         return ExtractedReply("", None, "", None, "")
+    sender = sender_name(message)
     from_html = extract_html(html) if html is not None else None
     if plain is None or not plain.strip():
         return from_html if from_html is not None else ExtractedReply("", None, "", None, "")
-    from_plain = extract_text(plain)
+    from_plain = extract_text(plain, sender=sender)
     if from_html is None:
         return from_plain
     chosen = from_plain

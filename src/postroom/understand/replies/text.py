@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from postroom.compose.markers import has_reply_above_marker, is_reply_above_marker
 from postroom.understand.replies import headers_i18n as h
 from postroom.understand.replies.attribution import Strength, TemplateMatch, match_attribution
+from postroom.understand.replies.footers import footer_start
 from postroom.understand.replies.signature import find_signature
 from postroom.understand.replies.types import ExtractedReply
 
@@ -289,6 +290,17 @@ def _split_shared_line(lines: list[str], start: int, end: int) -> tuple[Header, 
     return Header(start + 1, end + 1), 1
 
 
+def sender_names(sender: str | None) -> tuple[str, ...]:
+    """The names a sender signs with: the display name, and its first word."""
+    if not sender:
+        return ()
+    name = " ".join(sender.replace('"', " ").split())
+    if not name or "@" in name or len(name) > 100:
+        return ()
+    first = name.split()[0]
+    return (name, first) if first != name and len(first) >= 2 else (name,)
+
+
 def _trim_trailing(lines: Sequence[str], lo: int, hi: int) -> int:
     """Drop blank, quoted, lost-quote and rule lines from the end of ``lines[lo:hi]``."""
     # No bound here: one backward pass, and a quote of any length must go (issue: a quote of
@@ -346,11 +358,18 @@ def _marker_header(lines: list[str], lo: int, hi: int) -> Header | None:
     return None
 
 
-def split_lines(lines: list[str], lo: int, hi: int, forced_cut: int | None = None) -> Split:
+def split_lines(
+    lines: list[str],
+    lo: int,
+    hi: int,
+    forced_cut: int | None = None,
+    names: Sequence[str] = (),
+) -> Split:
     """Split ``lines[lo:hi]`` into the person's lines (and signature) and the rest.
 
     ``forced_cut`` is a line known to start quoted material (from HTML structure). ``lines``
-    may gain a line when a header shares a line with the person's text.
+    may gain a line when a header shares a line with the person's text. ``names`` are the
+    sender's own names (from the From header), the strongest sign of a contact card.
     """
     # Our marker is the strongest signal; it is a quote header like any other, so text the
     # person wrote under the quoted notification is still theirs.
@@ -365,14 +384,17 @@ def split_lines(lines: list[str], lo: int, hi: int, forced_cut: int | None = Non
     cut = header.start if header is not None else hi
     has_text = any(lines[i].strip() and not is_quoted(lines[i]) for i in range(lo, cut))
     if header is not None and not has_text:
-        return _bottom_post(lines, header, hi, forced_cut)
-    end = _trim_trailing(lines, lo, cut)
+        return _bottom_post(lines, header, hi, forced_cut, names)
+    end = _without_footer(lines, lo, _trim_trailing(lines, lo, cut))
     tail = _tail_under_quote(lines, header, hi)
     if tail is not None:
-        # A short block under the quote of a top-posted reply is the person's sign-off or
-        # their list's footer: that is the signature, and everything above is the text.
+        # A short block under the quote of a top-posted reply is the person's sign-off: that
+        # is the signature, and everything above is the text. A list footer there is
+        # neither, and leaves the text above whole too.
+        if tail[0] == tail[1]:
+            return Split(tuple(range(lo, end)), None, nothing_written=False)
         return Split((*range(lo, end), *range(tail[0], tail[1])), tail[0], nothing_written=False)
-    signature = find_signature(lines, lo, end)
+    signature = find_signature(lines, lo, end, names)
     if signature is None:
         return Split(tuple(range(lo, end)), None, nothing_written=False)
     body_end = _trim_trailing(lines, lo, signature)
@@ -387,8 +409,11 @@ def _tail_under_quote(
     start = _bottom_post_start(lines, header, hi)
     if start is None:
         return None
-    end = _trim_trailing(lines, start, hi)
+    full = _trim_trailing(lines, start, hi)
+    end = _without_footer(lines, start, full)
     content = [lines[i] for i in range(start, end) if lines[i].strip()]
+    if not content and end < full:
+        return start, start
     if not content or len(content) > _MAX_TAIL_LINES or sum(map(len, content)) > _MAX_TAIL_CHARS:
         return None
     if any(is_quoted(line) for line in content):
@@ -399,14 +424,22 @@ def _tail_under_quote(
     return start, end
 
 
-def _bottom_post(lines: list[str], header: Header, hi: int, forced_cut: int | None) -> Split:
+def _without_footer(lines: Sequence[str], lo: int, end: int) -> int:
+    """``end`` moved above a mailing-list footer that closes ``lines[lo:end]``."""
+    start = footer_start(lines, lo, end)
+    return end if start is None else _trim_trailing(lines, lo, start)
+
+
+def _bottom_post(
+    lines: list[str], header: Header, hi: int, forced_cut: int | None, names: Sequence[str]
+) -> Split:
     start = _bottom_post_start(lines, header, hi)
     if start is None:
         # A header read from the text says the person wrote nothing; a container known
         # only from HTML structure (end < start) leaves that to the fallback rule.
         return Split((), None, nothing_written=header.end >= header.start)
     inner_cut = forced_cut if forced_cut is not None and forced_cut > start else None
-    inner = split_lines(lines, start, hi, inner_cut)
+    inner = split_lines(lines, start, hi, inner_cut, names)
     if any(is_quoted(lines[i]) for i in inner.keep):
         # Interleaved: keep the first quote block as the context of the first answer.
         context = [i for i in range(header.end + 1, start) if lines[i].strip()]
@@ -476,9 +509,13 @@ def _join(lines: Sequence[str]) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def extract_text(body: str) -> ExtractedReply:
-    """Extract the new text from a plain-text reply body."""
+def extract_text(body: str, *, sender: str | None = None) -> ExtractedReply:
+    """Extract the new text from a plain-text reply body.
+
+    ``sender`` is the display name of the person who wrote it, when known: a contact card
+    that carries it is their signature.
+    """
     source = normalise(body)
     lines = source.split("\n")
-    split = split_lines(lines, 0, len(lines))
+    split = split_lines(lines, 0, len(lines), names=sender_names(sender))
     return build(lines, split, source)
