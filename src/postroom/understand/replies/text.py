@@ -442,7 +442,10 @@ def _bottom_post(
     inner = split_lines(lines, start, hi, inner_cut, names)
     if any(is_quoted(lines[i]) for i in inner.keep):
         # Interleaved: keep the first quote block as the context of the first answer.
-        context = [i for i in range(header.end + 1, start) if lines[i].strip()]
+        context = [i for i in range(header.end + 1, start) if lines[i].strip(" \t>")]
+        if context:
+            # Empty quoted lines inside the block stay; those around it are just margins.
+            context = list(range(context[0], context[-1] + 1))
         return Split((*context, *inner.keep), inner.signature, inner.nothing_written)
     return inner
 
