@@ -227,6 +227,7 @@ _TIME_OR_YEAR = re.compile(
 )
 _EMAIL = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}@[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
 _MAX_SLOT = 200
+_CLOSERS = (":", "：")
 _MAX_NAME_WORDS = 8
 _MAX_DATE_WORDS = 12
 
@@ -305,6 +306,9 @@ class TemplateMatch:
 
 def match_attribution(line: str) -> TemplateMatch | None:
     """The strongest template match for ``line`` (one or more joined lines), or None."""
+    if not line.rstrip().endswith(_CLOSERS):
+        # Every template ends with a colon: a line without one cannot match.
+        return None
     text = normalise(line[: _MAX_SLOT * 3]).lstrip("> ")
     best: TemplateMatch | None = None
     for closing, openings in _index():
