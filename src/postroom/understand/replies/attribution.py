@@ -130,6 +130,7 @@ class Matcher:
     template: AttributionTemplate
     parts: tuple[str | Slot, ...]
     verbless: bool
+    needles: tuple[str, ...] = ()
 
 
 def _tokens(template: AttributionTemplate) -> list[str | Slot]:
@@ -187,7 +188,9 @@ def compile_template(template: AttributionTemplate) -> Matcher:
     """The matcher for one template."""
     parts = _merge(_tokens(template))
     verbless = not any(isinstance(p, str) and any(c.isalpha() for c in p) for p in parts)
-    return Matcher(template, parts, verbless)
+    # The template's words, each of which a matching line must contain: a cheap first test.
+    needles = tuple(p.strip() for p in parts if isinstance(p, str) and any(c.isalpha() for c in p))
+    return Matcher(template, parts, verbless, needles)
 
 
 @lru_cache(maxsize=1)
@@ -318,6 +321,8 @@ def match_attribution(line: str) -> TemplateMatch | None:
             if opening and not text.startswith(opening):
                 continue
             for matcher in group:
+                if not all(needle in text for needle in matcher.needles):
+                    continue
                 strength = _match(matcher, text)
                 if strength is None:
                     continue
