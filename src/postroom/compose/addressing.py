@@ -91,7 +91,9 @@ class Addressee:
         return self.address.needs_smtputf8
 
 
-def _domain_to_ascii(domain: str, field: str) -> str:
+def domain_to_ascii(domain: str, field: str) -> str:
+    """``domain`` in A-labels, lower case (IDNA 2008, UTS 46 mapping); ComposeError names
+    ``field`` when it is no domain name."""
     lowered = domain.lower()
     if lowered.isascii() and _ASCII_DOMAIN.fullmatch(lowered) and "xn--" not in lowered:
         return lowered
@@ -153,7 +155,7 @@ def parse_address(text: str, field: str) -> Address:
         raise ComposeError(
             field, f"{text!r} uses an address literal", "use a domain name instead of an IP address"
         )
-    ascii_domain = _domain_to_ascii(domain.rstrip("."), field)
+    ascii_domain = domain_to_ascii(domain.rstrip("."), field)
     if len(ascii_domain) > MAX_DOMAIN:
         raise ComposeError(
             field,

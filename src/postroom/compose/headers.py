@@ -87,7 +87,12 @@ def check_msg_id(value: str, field: str) -> str:
 
 
 def encoded_words(text: str) -> list[str]:
-    """``text`` as RFC 2047 B encoded words in UTF-8, none splitting a character."""
+    """``text`` as RFC 2047 B encoded words in UTF-8, none splitting a character (§5).
+
+    Decoders join adjacent encoded words without the white space between them (§6.2), so the
+    text may be cut anywhere. (CPython's phrase parser is the exception: it reads that white
+    space as a space.)
+    """
     words: list[str] = []
     chunk: list[bytes] = []
     size = 0
@@ -134,7 +139,7 @@ def phrase(name: str | None, utf8: bool) -> list[str]:
     if _writable(name, utf8) and "=?" not in name and len(name) <= _MAX_QUOTED:
         if _ATEXT_WORDS.fullmatch(name):
             return name.split(" ")
-        if _PLAIN_SPACING.fullmatch(name) and "\t" not in name:
+        if "\t" not in name:
             escaped = name.replace("\\", "\\\\").replace('"', '\\"')
             return [f'"{escaped}"']
     return encoded_words(name)
@@ -181,16 +186,17 @@ def parameter(attribute: str, value: str) -> list[str]:
     head = f"{attribute}*="
     if len(head) + len("utf-8''") + len(encoded) <= MAX_LINE - 2:
         return [f"{head}utf-8''{encoded}"]
+    # Continuations are cut between characters, never inside one's octets: decoders such as
+    # CPython's decode each segment on its own.
     pieces: list[str] = []
-    rest = "utf-8''" + encoded
-    while rest:
-        cut = min(len(rest), 60)
-        # never split a %XX triple (RFC 2231 §4.1: each continuation is decoded on its own)
-        percent = rest.rfind("%", max(0, cut - 2), cut)
-        if percent != -1:
-            cut = percent
-        pieces.append(rest[:cut])
-        rest = rest[cut:]
+    piece = "utf-8''"
+    for char in value:
+        unit = quote(char.encode("utf-8"), safe=_ATTRIBUTE_SAFE)
+        if len(piece) + len(unit) > 60:
+            pieces.append(piece)
+            piece = ""
+        piece += unit
+    pieces.append(piece)
     return [f"{attribute}*{n}*={piece}" for n, piece in enumerate(pieces)]
 
 
