@@ -238,7 +238,7 @@ def _names(mailboxes: list[tuple[str, str]]) -> list[tuple[str, str]]:
     encoded words as text, against RFC 2047 §6.2 (test_template.py decodes such names the RFC
     way). Shorter names must come back exactly."""
     return [
-        (name if len(name.encode()) <= 45 else "".join(name.split()), address)
+        (name if len(name.encode()) <= 36 else "".join(name.split()), address)
         for name, address in mailboxes
     ]
 

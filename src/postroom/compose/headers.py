@@ -23,7 +23,7 @@ from postroom.compose.addressing import Address
 from postroom.errors import ComposeError
 
 MAX_LINE = 78
-_ENCODED_WORD_BYTES = 45  # 60 base64 characters: "=?utf-8?b?" + 60 + "?=" is 72 <= 75
+_ENCODED_WORD_BYTES = 36  # 48 base64 characters: a 60-character word, so "Subject: " + word fits 78
 _MAX_PLAIN_TOKEN = MAX_LINE - 1
 _MAX_QUOTED = 70
 
