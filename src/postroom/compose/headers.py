@@ -76,12 +76,12 @@ def check_msg_id(value: str, field: str) -> str:
     text = value.strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1]
-    if not _MSG_ID.fullmatch(text):
+    if len(text) > 250 or not _MSG_ID.fullmatch(text):
         raise ComposeError(
             field,
             f"{value!r} is not a Message-ID",
-            "give it as id@domain, printable ASCII without spaces or angle "
-            "brackets inside (RFC 5322 §3.6.4)",
+            "give it as id@domain, at most 250 characters of printable ASCII without "
+            "spaces or angle brackets inside (RFC 5322 §3.6.4)",
         )
     return f"<{text}>"
 

@@ -47,7 +47,7 @@ OWNED_HEADERS = frozenset(
 OWNED_PREFIXES = ("content-", "list-unsubscribe", "x-postroom-")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 2045 §5.1 token
 _EMAIL_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,128}")
-_CID = re.compile(r"[!-;=?-~]+")
+_CID = re.compile(r"[!-;=?-~]{1,250}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +220,12 @@ def _bodies(email: Email) -> None:
 
 def _content_type(value: str, field: str) -> None:
     maintype, slash, subtype = value.partition("/") if isinstance(value, str) else ("", "", "")
-    if not slash or not _TOKEN.fullmatch(maintype) or not _TOKEN.fullmatch(subtype):
+    if (
+        not slash
+        or len(value) > 200
+        or not _TOKEN.fullmatch(maintype)
+        or not _TOKEN.fullmatch(subtype)
+    ):
         raise ComposeError(
             field,
             f"{value!r} is not a MIME type",

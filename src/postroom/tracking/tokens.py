@@ -21,7 +21,7 @@ and no token or address verifies as another.
 
 Decoding is ordered cheapest first and only a verified token is read: length, base64url
 (canonical: one string per token), version, key id, tag (``hmac.compare_digest``), then kind
-and expiry. A typical open token is 25 characters.
+and expiry. An open token of a delivery id under 2^21 is at most 28 characters.
 """
 
 from __future__ import annotations
