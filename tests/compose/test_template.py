@@ -173,6 +173,14 @@ def test_smtputf8_addresses_put_raw_utf8_in_headers() -> None:
     assert message["Subject"] == "Olá"
 
 
+def test_a_non_ascii_bcc_address_needs_smtputf8_in_its_own_transaction_only() -> None:
+    template = build(email(bcc=["josé@example.org"]))
+    assert not template.needs_smtputf8
+    assert [a.needs_smtputf8 for a in template.recipients] == [False, False, False, True]
+    data = template.personalise(values(0, template))
+    assert data.isascii()
+
+
 def test_ascii_email_does_not_need_smtputf8_and_idna_domains_are_a_labels() -> None:
     template = build(email(to=["Bob@Bücher.Example", "x@ΑΒΓ.example"], cc=[], bcc=[]))
     assert not template.needs_smtputf8

@@ -88,6 +88,8 @@ class Addressee:
 
     @property
     def needs_smtputf8(self) -> bool:
+        """Whether this address itself needs SMTPUTF8 in RCPT TO (RFC 6531 §3.4). Every copy
+        needs it anyway when ``Template.needs_smtputf8`` is true."""
         return self.address.needs_smtputf8
 
 

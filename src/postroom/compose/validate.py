@@ -274,6 +274,8 @@ def check_email(email: Email, sender: Mailbox, date: datetime, email_token: str)
         in_reply_to=in_reply_to,
         references=references,
         headers=extra,
+        # Only addresses the headers show make every copy need SMTPUTF8; a Bcc recipient's
+        # non-ASCII address needs it in that recipient's own transaction only.
         needs_smtputf8=sender_address.needs_smtputf8
-        or any(item.needs_smtputf8 for item in recipients),
+        or any(item.needs_smtputf8 for item in recipients if item.role is not Role.BCC),
     )
