@@ -10,12 +10,8 @@ link (and the unsubscribe placeholder) for the per-copy splice to find.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
-
-from inscriptis import get_text
-from inscriptis.model.config import ParserConfig
-from inscriptis.model.html_document_state import HtmlDocumentState
-from inscriptis.model.tag import CustomHtmlTagHandlerMapping
 
 from postroom.compose.links import PLACEHOLDER, is_trackable
 
@@ -31,26 +27,35 @@ def _shown_target(attrs: dict[str, Any]) -> str:
     return ""
 
 
-def _a_start(state: HtmlDocumentState, attrs: dict[str, Any]) -> None:
+def _a_start(state: Any, attrs: dict[str, Any]) -> None:
     state.link_target = _shown_target(attrs)
 
 
-def _a_end(state: HtmlDocumentState) -> None:
+def _a_end(state: Any) -> None:
     if state.link_target:
         state.tags[-1].write(f" <{state.link_target}>")
     state.link_target = ""
 
 
-_CONFIG = ParserConfig(
-    display_links=True,
-    custom_html_tag_handler_mapping=CustomHtmlTagHandlerMapping(
-        start_tag_mapping={"a": _a_start}, end_tag_mapping={"a": _a_end}
-    ),
-)
+@cache
+def _config() -> Any:
+    # Imported on first use: inscriptis brings lxml, which every process importing postroom
+    # (an MTA pipe runs one per message) would otherwise load for nothing.
+    from inscriptis.model.config import ParserConfig
+    from inscriptis.model.tag import CustomHtmlTagHandlerMapping
+
+    return ParserConfig(
+        display_links=True,
+        custom_html_tag_handler_mapping=CustomHtmlTagHandlerMapping(
+            start_tag_mapping={"a": _a_start}, end_tag_mapping={"a": _a_end}
+        ),
+    )
 
 
 def html_to_text(html: str) -> str:
     """Plain text for ``html``; a link whose text is its URL is written once."""
-    text = get_text(html, _CONFIG) if html.strip() else ""
+    from inscriptis import get_text
+
+    text = get_text(html, _config()) if html.strip() else ""
     lines = [line.rstrip() for line in _SAME_URL_TWICE.sub(r"\1", text).split("\n")]
     return "\n".join(lines).strip("\n") + "\n"
