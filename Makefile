@@ -19,6 +19,8 @@ bench:
 	@.venv/bin/python bench/classify.py
 	@.venv/bin/python bench/extract.py
 	@.venv/bin/python bench/addresses.py
+	@.venv/bin/python bench/compose.py
+	@.venv/bin/python bench/tokens.py
 
 setup:
 	@scripts/bootstrap

@@ -27,6 +27,13 @@ catch the whole family with one clause and the command line can map each branch 
     │   ├── OAuthUnavailable     network failure, timeout, 5xx: transient, retry later
     │   ├── OAuthCredentialsInvalid  stored credentials that cannot be used as they are
     │   └── XOAuth2LoginRefused  the SMTP server refused the XOAUTH2 login (names the fix)
+    ├── ComposeError             an email that cannot be built (names the field and the fix)
+    ├── TokenError               a tracking token (pixel, click, unsubscribe) not to be trusted
+    │   ├── MalformedToken       not base64url of a record postroom writes
+    │   ├── UnknownTokenKey      signed with a key id this keyring does not hold
+    │   ├── ForgedToken          the HMAC tag does not verify
+    │   ├── ExpiredToken         genuine, but past its expiry
+    │   └── WrongTokenKind       genuine, but of another kind than the endpoint serves
     └── Reject                   raised by an application handler to refuse a reply politely
 
 Messy input that can still be read is never an exception: parsers record defects on their result,
@@ -170,6 +177,43 @@ class XOAuth2LoginRefused(OAuthError):
         self.reply = reply
         self.transient = transient
         super().__init__(problem, fix)
+class ComposeError(PostroomError):
+    """An email cannot be built as given. Raised before anything is built or queued.
+
+    ``field`` names the offending input the way the caller wrote it (``to[2]``, ``cc[0]``,
+    ``from``, ``subject``, ``headers['X-Tag']``, ``attachments[1].filename``), ``problem`` says
+    what is wrong and ``fix`` how to put it right.
+    """
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}. Fix: {fix}")
+
+
+class TokenError(PostroomError):
+    """A tracking token that must not be trusted. Endpoints answer it like an unknown URL."""
+
+
+class MalformedToken(TokenError):
+    """The token is not canonical base64url of a record of a known version and size."""
+
+
+class UnknownTokenKey(TokenError):
+    """The token names a key id the keyring does not hold (retired or never issued)."""
+
+
+class ForgedToken(TokenError):
+    """The HMAC tag does not verify: the token was altered or made up."""
+
+
+class ExpiredToken(TokenError):
+    """The token is genuine but its expiry has passed."""
+
+
+class WrongTokenKind(TokenError):
+    """The token is genuine but of another kind (a click token at the pixel endpoint)."""
 
 
 class Reject(PostroomError):
