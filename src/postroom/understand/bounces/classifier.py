@@ -29,11 +29,13 @@ from .dialects import (
 from .dsn import parse_delivery_status
 from .headers import all_addresses, decode_words, first_address, message_id
 from .lists import list_notice_recipient
+from .mdn import parse_disposition
 from .mime import Part, parse_entity
 from .parts import Contents, collect, forwarded_report
 from .providers import Origin
 from .recipients import from_dsn, from_ses, from_text
 from .ses import parse_ses_notification
+from .structure import own_text, read_structure
 from .types import Classification, MessageKind, RecipientResult
 
 _BOUNCE_SUBJECT = re.compile(
@@ -99,20 +101,29 @@ def _classify(data: bytes) -> Classification:
         recipients = tuple(RecipientResult(a, None, None, "feedback", False) for a in addresses)
         return Classification(MessageKind.COMPLAINT, recipients, original_id, ftype, defects)
 
+    # Structure decides first (see .structure): what a person quoted, forwarded or attached
+    # is never read as a report of their own.
+    shape = read_structure(top, bool(contents.dsn), sender)
     full = "\n".join(contents.texts)
     notice = cut_returned(full)
-    dsn_text = "\n".join(contents.dsn or _forwarded_report(contents.returned))
+    if contents.mdn and (shape.machine or not shape.person):
+        receipt = _disposition(contents, notice, original_id, defects)
+        if receipt is not None:
+            return receipt
+    dsn_text = "\n".join(contents.dsn)
     low = notice.lower()
-    if not dsn_text and "-recipient" in low and _DSN_IN_TEXT.search(low):
-        dsn_text = notice  # RFC 3464 fields pasted into the notice
-    elif (
-        not dsn_text
-        and "-recipient" in (rest := full[len(notice) : MAX_SCAN].lower())
-        and _DSN_IN_TEXT.search(rest)
-    ):
-        # A whole bounce forwarded inline as text, which cut_returned took for the returned
-        # message: its fields still name the failure.
-        dsn_text = full[:MAX_SCAN]
+    if not dsn_text and shape.machine:
+        dsn_text = "\n".join(_forwarded_report(contents.returned))
+        if not dsn_text and "-recipient" in low and _DSN_IN_TEXT.search(low):
+            dsn_text = notice  # RFC 3464 fields pasted into the notice
+        elif (
+            not dsn_text
+            and "-recipient" in (rest := full[len(notice) : MAX_SCAN].lower())
+            and _DSN_IN_TEXT.search(rest)
+        ):
+            # A whole bounce forwarded inline as text by a mail system, which cut_returned
+            # took for the returned message: its fields still name the failure.
+            dsn_text = full[:MAX_SCAN]
     report = parse_delivery_status(dsn_text) if dsn_text else None
     origin = Origin.of(report.reporting_mta if report else None, sender, top.get("x-mailer"))
     if report is not None and report.recipients:
@@ -130,10 +141,16 @@ def _classify(data: bytes) -> Classification:
         results = from_text([TextRecipient(listed, notice, None)], notice, [], None)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
 
-    bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
     failed_header = all_addresses(top.get("x-failed-recipients"))
+    if not shape.machine:
+        # Only the person's own lines count, never what they quoted or forwarded.
+        notice = own_text(notice)
+        low = notice.lower()
+    bounce_subject = not shape.forward and bool(_BOUNCE_SUBJECT.search(subject))
     bounce_text = bool(_BOUNCE_TEXT.search(low, 0, 4000))
-    daemon = is_daemon(sender) or "mail delivery" in (top.get("from") or "").lower()
+    daemon = shape.machine and (
+        is_daemon(sender) or "mail delivery" in (top.get("from") or "").lower()
+    )
     if (
         not bounce_subject
         and not failed_header
@@ -145,7 +162,7 @@ def _classify(data: bytes) -> Classification:
 
     # A mail system returning a message (RFC 3462 / RFC 6522 returned content) is a bounce.
     returns = daemon and contents.returned is not None
-    looks_bounce = (
+    looks_bounce = not (shape.person and not shape.machine) and (
         bool(failed_header)
         or returns
         or (
@@ -163,9 +180,39 @@ def _classify(data: bytes) -> Classification:
             returned = inline_returned(full[len(notice) :])
         results = from_text(found_text, notice, failed_header, returned, report, origin)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
-    if autoreply_text(notice) and not top.get("in-reply-to") and not top.get("references"):
+    if (
+        autoreply_text(notice)
+        and not shape.person
+        and not top.get("in-reply-to")
+        and not top.get("references")
+    ):
         return _auto_reply(sender, original_id, defects)
     return Classification(MessageKind.NORMAL, (), original_id, None, defects)
+
+
+def _disposition(
+    contents: Contents, notice: str, original_id: str | None, defects: tuple[str, ...]
+) -> Classification | None:
+    """An RFC 8098 MDN: a read receipt, or a Sieve reject's refusal (see .mdn)."""
+    found = parse_disposition(contents.mdn[0])
+    if found is None:
+        return None
+    address = found.final_recipient or found.original_recipient
+    original_id = found.original_message_id or original_id
+    if found.is_refusal and address:
+        # RFC 5429 section 2.1: the recipient's own filter refused the message after it
+        # arrived; the human-readable part holds the reason it gave.
+        text = " ".join(notice.split())[:1000] or None
+        refused = RecipientResult(
+            address, "failed", "5.7.1", "filtered", False, text, None, None, True
+        )
+        return Classification(MessageKind.BOUNCE, (refused,), original_id, None, defects)
+    recipients = (
+        (RecipientResult(address, None, None, found.type, False, found.reporting_ua),)
+        if address
+        else ()
+    )
+    return Classification(MessageKind.READ_RECEIPT, recipients, original_id, found.type, defects)
 
 
 def _forwarded_report(returned: Part | None) -> list[str]:
