@@ -59,20 +59,55 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"no mx (?:record|found|host)",
             r"(?:couldn't|could not|cannot) find a mail exchanger",
             r"no smtp service",
+            # OpenSMTPD mta.c: every MX refused every message.
+            r"destination seem to reject all mails",
         ),
     ),
     (
         # A list manager that has seen the Message-ID already refuses the copy as a loop: its
         # own protection, which Sisimai files under systemerror (not a routing loop).
         "systemerror",
-        (r"duplicated? message-?id",),
+        (
+            r"duplicated? message-?id",
+            # Rule 7 of BOUNCE-CODES.md: the receiving side's directory failed (qmail-ldap's
+            # "Unable to contact LDAP server", "Temporary failure in LDAP lookup", RFC 3463
+            # X.4.3): its own fault, not mail that expired.
+            r"\bldap (?:server|lookup|query|error|failure)",
+            r"(?:contact|reach|failure in|error in) (?:the )?ldap\b",
+            r"directory (?:server|service|lookup) (?:failure|failed|error|unavailable)",
+            # Postfix smtp/smtp_addr.c: "mail for D loops back to myself" (5.4.6).
+            r"loops back to myself",
+        ),
+    ),
+    (
+        # Exim deliver.c: 'Too many "Received" headers - suspected mail loop'.
+        "contenterror",
+        (r"too many \"?received\"? headers",),
     ),
     (
         # A resolver's own failure report ("DNS Error: ... responded with code NXDOMAIN"): the
         # lookup failed on the way, which Sisimai files under networkerror whatever the answer
         # was. A null MX (above) is the one DNS answer that names its own reason.
         "networkerror",
-        (r"\bdns error\b",),
+        (
+            r"\bdns error\b",
+            # Postfix dns/dns_strerror.c: the temporary "Host not found, try again" (4.4.3),
+            # not the permanent "Host not found" (5.4.4, hostunknown below).
+            r"host not found, try again",
+            r"temporary failure in name resolution",
+            # Courier "DNS lookup failed."; OpenSMTPD mta.c "Network error on destination MXs".
+            r"dns lookup failed",
+            r"network error on destination",
+        ),
+    ),
+    (
+        # Rule 6 of BOUNCE-CODES.md: limited *because of* reputation (Microsoft 4.7.650,
+        # Google 4.7.0 "very low reputation") is badreputation, not a rate (speeding).
+        "badreputation",
+        (
+            r"(?:due to|because of) (?:the )?(?:(?:ip|domain|sender|sending|your) )*reputation",
+            r"(?:very |extremely )?(?:low|poor|bad) reputation",
+        ),
     ),
     (
         "systemfull",
@@ -188,7 +223,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"duplicate header",
         ),
     ),
-    ("badreputation", (r"reputation", r"user complaints")),
+    # Barracuda's "blocked using Barracuda Reputation" is a block list (BOUNCE-CODES.md G).
+    ("badreputation", (r"(?<!barracuda )reputation", r"user complaints")),
     (
         # Refusals that cite a content or protocol policy rather than the sender's address.
         "policyviolation",
@@ -230,6 +266,9 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"unknown host",
             r"no such domain",
             r"unrouteable (?:mail )?(?:domain|address)",
+            # Exim routers/dnslookup.c.
+            r"all relevant mx records point to non-existent hosts",
+            r"all host address lookups failed permanently",
             r"\b[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,6}\.[a-z]{2,24} (?:does not|doesn't) exist",
             r"(?:recipient |destination )?domain (?:name )?(?:not found|does not exist|"
             r"doesn't exist|is unknown|unknown)",
@@ -270,6 +309,9 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"client host .{0,40}rejected",
             r"service refused",
             r"service refuse\b",
+            # T-Online's refusal of a sender without (or with an unknown) reputation: "554
+            # IP=... - A problem occurred. (Ask your postmaster ...) (BL)" (BOUNCE-CODES.md F).
+            r"a problem occurred\. \(ask your postmaster",
         ),
     ),
     (
@@ -398,6 +440,14 @@ GENERAL: tuple[tuple[str, tuple[str, ...]], ...] = (
         "expired",
         (
             r"retry (?:timeout|time) (?:exceeded|expired)",
+            # Exim retry.c and transports/smtp.c: the host has failed for too long.
+            r"have been failing for a long time",
+            r"retry time not reached for any host after a long failure period",
+            # OpenSMTPD queue.c "Envelope expired"; Haraka "Too many failures"; Sendmail
+            # "Cannot send message for 5 days".
+            r"envelope expired",
+            r"too many failures",
+            r"cannot send message for",
             r"could not deliver for the last",
             r"could not be delivered for (?:more than )?[0-9]{1,3} (?:hours|days)",
             r"(?:still )?undelivered after [0-9]{1,3} (?:hours|days)",

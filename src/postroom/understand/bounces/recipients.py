@@ -24,6 +24,7 @@ from .reasons import (
 )
 from .ses import SesNotification
 from .types import RecipientResult
+from .vendors import vendor_reason
 
 _DELAY = re.compile(
     r"\bdelayed\b|will (?:keep|continue|be) (?:trying"
@@ -74,15 +75,19 @@ def build(
         )
     clean = scrub(text if diag else context)
     command = find_command(context) or (find_command(diag) if diag else None)
-    reason = provider_reason(origin, address, remote_host, text, status, command) or decide_reason(
-        status,
-        clean,
-        command,
-        context=context if diag else None,
-        action=action,
-        mailer=mailer,
-        category=category,
-        notice=notice,
+    reason = (
+        provider_reason(origin, address, remote_host, text, status, command)
+        or vendor_reason(status, text, remote_host, origin.reporter)
+        or decide_reason(
+            status,
+            clean,
+            command,
+            context=context if diag else None,
+            action=action,
+            mailer=mailer,
+            category=category,
+            notice=notice,
+        )
     )
     inferred = False
     temporary = action == "delayed" or (status or "").startswith("4")
