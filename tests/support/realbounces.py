@@ -11,8 +11,8 @@
   Pigeonhole vacation, ``picky@`` rejects (RFC 5429). Dovecot sends those replies to the sink.
 - **S**, the sending side: a second Postfix that the test hands messages to over SMTP. It
   relays ``rcpt.test`` and ``norelay.test`` (which R refuses to relay) to R, ``dead.test`` to
-  a loopback port nobody listens on, and sends its own DSNs to the sink. Delay warnings after
-  2 s, expiry after 6 s.
+  a port of 127.0.0.2 that nobody listens on, and sends its own DSNs to the sink. Delay
+  warnings after 2 s, expiry after 6 s.
 - **Exim** and **OpenSMTPD**, from their Debian packages unpacked in a cache directory (their
   packages conflict with Postfix, so they are never installed): each runs from its own
   configuration as root inside a private mount namespace (``unshare``), where the users and
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import smtplib
 import subprocess
 import tempfile
@@ -50,6 +51,9 @@ CACHE = Path(os.environ.get("POSTROOM_DEB_CACHE", "/var/cache/postroom-debs"))
 
 SENDER = "sender@send.test"
 _HOST = "127.0.0.1"
+#: Where nothing listens: a loopback address of its own, so that the servers' memory of a
+#: dead host (OpenSMTPD disables a route per address) never covers the sink on 127.0.0.1.
+DEAD_HOST = "127.0.0.2"
 
 
 class LabUnavailable(RuntimeError):
@@ -174,6 +178,271 @@ def identity_files(directory: Path, users: Sequence[tuple[str, int, int]]) -> Na
     return Namespace([(directory / "passwd", "/etc/passwd"), (directory / "group", "/etc/group")])
 
 
+# --- Exim, OpenSMTPD and vacation(1) from their packages --------------------------------------
+
+EXIM_CONF = """\
+exim_user = Debian-exim
+exim_group = Debian-exim
+never_users =
+primary_hostname = mail.exim.test
+qualify_domain = exim.test
+spool_directory = {root}/spool
+log_file_path = {root}/log/%slog
+keep_environment =
+domainlist local_domains = exim.test
+delay_warning = 2s
+host_lookup =
+begin routers
+sink:
+  driver = manualroute
+  domains = send.test
+  transport = to_sink
+  route_list = * 127.0.0.1
+  self = send
+receiver:
+  driver = manualroute
+  domains = rcpt.test : norelay.test
+  transport = to_receiver
+  route_list = * 127.0.0.1
+  self = send
+dead:
+  driver = manualroute
+  domains = dead.test
+  transport = to_dead
+  route_list = * {dead_host}
+  self = send
+# As Exim's configure.default: local users, and "Unknown user" for the rest.
+localuser:
+  driver = accept
+  domains = +local_domains
+  local_parts = known
+  transport = local_file
+  cannot_route_message = Unknown user
+begin transports
+to_sink:
+  driver = smtp
+  port = {sink}
+  allow_localhost
+to_receiver:
+  driver = smtp
+  port = {receiver}
+  allow_localhost
+to_dead:
+  driver = smtp
+  port = {dead}
+  allow_localhost
+local_file:
+  driver = appendfile
+  file = {root}/mail/$local_part
+  user = Debian-exim
+begin retry
+*  *  F,3s,1s
+"""
+
+SMTPD_CONF = """\
+queue ttl 6s
+bounce warn-interval 2s
+listen on 127.0.0.1 port {port} hostname mail.smtpd.test
+action "to_receiver" relay host smtp://127.0.0.1:{receiver}
+action "to_dead" relay host smtp://{dead_host}:{dead}
+action "to_sink" relay host smtp://127.0.0.1:{sink}
+match from any for domain "rcpt.test" action "to_receiver"
+match from any for domain "norelay.test" action "to_receiver"
+match from any for domain "dead.test" action "to_dead"
+match from any for domain "send.test" action "to_sink"
+match from local for any action "to_sink"
+"""
+
+# /usr/sbin/sendmail for vacation(1): keeps the message it is handed, and its arguments apart.
+SENDMAIL_STAND_IN = """\
+#!/bin/sh
+out="$VACATION_OUT"
+printf '%s\\n' "$*" > "$out.args"
+cat > "$out.tmp" && mv "$out.tmp" "$out"
+"""
+
+# The users the packages' binaries look up, with the ids they run as here.
+_EXIM_USER = ("Debian-exim", 60101, 60101)
+_SMTPD_USERS = (("opensmtpd", 60102, 60102), ("opensmtpq", 60103, 60103))
+_VACATION_USER = ("away", 60104, 60104)
+
+
+@dataclass
+class PackagedSoftware:
+    """Exim, OpenSMTPD and vacation(1) unpacked, each run in a private mount namespace."""
+
+    root: Path
+    sink: Sink
+    receiver_port: int
+    dead_port: int
+    smtpd_port: int = 0
+    _smtpd: subprocess.Popen[bytes] | None = None
+
+    @property
+    def sbin(self) -> Path:
+        return self.root / "sbin"
+
+    def prepare(self) -> None:
+        """Unpack the packages and write each program's configuration and namespace files."""
+        self.sbin.mkdir(parents=True)
+        exim = unpacked("exim4-daemon-light") / "usr/sbin/exim4"
+        smtpd_tree = unpacked("opensmtpd")
+        vacation = unpacked("vacation") / "usr/bin/vacation"
+        # /usr/sbin inside the namespaces: the paths these binaries re-run themselves from.
+        (self.sbin / "exim4").symlink_to(exim)
+        (self.sbin / "smtpd").symlink_to(smtpd_tree / "usr/sbin/smtpd")
+        (self.sbin / "smtpctl").symlink_to(smtpd_tree / "usr/sbin/smtpctl")
+        stand_in = self.sbin / "sendmail"
+        stand_in.write_text(SENDMAIL_STAND_IN)
+        stand_in.chmod(0o755)
+        self.root.chmod(0o755)
+        self.vacation = vacation
+        uid, gid = _EXIM_USER[1], _EXIM_USER[2]
+        ex = self.root / "exim"
+        for sub in ("spool", "log", "mail"):
+            (ex / sub).mkdir(parents=True)
+            os.chown(ex / sub, uid, gid)
+        ex.chmod(0o755)
+        (ex / "exim.conf").write_text(
+            EXIM_CONF.format(
+                dead_host=DEAD_HOST,
+                root=ex,
+                sink=self.sink.port,
+                receiver=self.receiver_port,
+                dead=self.dead_port,
+            )
+        )
+        os_dir = self.root / "opensmtpd"
+        (os_dir / "spool" / "smtpd").mkdir(parents=True)
+        (os_dir / "spool" / "smtpd").chmod(0o711)
+        (os_dir / "run").mkdir()
+        self.smtpd_port = free_port()
+        (os_dir / "smtpd.conf").write_text(
+            SMTPD_CONF.format(
+                dead_host=DEAD_HOST,
+                port=self.smtpd_port,
+                receiver=self.receiver_port,
+                dead=self.dead_port,
+                sink=self.sink.port,
+            )
+        )
+        home = self.root / "vacation" / "home"
+        home.mkdir(parents=True)
+        self.identities = identity_files(
+            self.root,
+            [_EXIM_USER, *_SMTPD_USERS, _VACATION_USER],
+        )
+        # vacation(1) looks its user's home up in /etc/passwd: point it at the lab's.
+        passwd = self.root / "passwd"
+        name, vuid, vgid = _VACATION_USER
+        passwd.write_text(
+            passwd.read_text().replace(
+                f"{name}:x:{vuid}:{vgid}::/nonexistent:", f"{name}:x:{vuid}:{vgid}::{home}:"
+            )
+        )
+
+    def _namespace(self, *extra: tuple[Path, str]) -> Namespace:
+        return Namespace([*self.identities.binds, (self.sbin, "/usr/sbin"), *extra])
+
+    # Exim ------------------------------------------------------------------------------------
+
+    def exim(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Run the unpacked Exim with the lab's configuration."""
+        conf = self.root / "exim" / "exim.conf"
+        argv = self._namespace().command(["/usr/sbin/exim4", "-C", str(conf), *args])
+        return subprocess.run(argv, input=stdin, capture_output=True, timeout=30, check=False)
+
+    def exim_submit(self, to: str, subject: str, body: str = "Hello.\n") -> str:
+        """Hand Exim a message on its command line and let it try delivery at once."""
+        mid = make_msgid(domain="send.test")
+        message = (
+            f"From: {SENDER}\nTo: {to}\nSubject: {subject}\nMessage-ID: {mid}\n\n{body}"
+        ).encode()
+        done = self.exim("-odi", "-f", SENDER, to, stdin=message)
+        if done.returncode != 0:
+            raise LabUnavailable(f"exim refused the message: {done.stderr.decode()}")
+        return mid.strip("<>")
+
+    def exim_log(self) -> str:
+        path = self.root / "exim" / "log" / "mainlog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # OpenSMTPD -------------------------------------------------------------------------------
+
+    def start_smtpd(self) -> None:
+        """Start OpenSMTPD in the foreground, with its spool, sockets and chroot private."""
+        os_dir = self.root / "opensmtpd"
+        ns = self._namespace((os_dir / "spool", "/var/spool"), (os_dir / "run", "/run"))
+        # Its privilege-separated processes chroot to the compiled-in /var/lib/opensmtpd/empty.
+        argv = ns.command(
+            [
+                "sh",
+                "-c",
+                "mount -t tmpfs -o mode=755 none /var/lib && "
+                'mkdir -p /var/lib/opensmtpd/empty && exec "$@"',
+                "sh",
+                "/usr/sbin/smtpd",
+                "-d",
+                "-f",
+                str(os_dir / "smtpd.conf"),
+            ]
+        )
+        log = (os_dir / "smtpd.log").open("ab")
+        self._smtpd = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._smtpd.poll() is not None:
+                raise LabUnavailable("OpenSMTPD exited:\n" + self.smtpd_log())
+            with contextlib.suppress(OSError), smtplib.SMTP(_HOST, self.smtpd_port, timeout=2):
+                return
+            time.sleep(0.05)
+        raise LabUnavailable("OpenSMTPD did not answer:\n" + self.smtpd_log())
+
+    def smtpd_log(self) -> str:
+        path = self.root / "opensmtpd" / "smtpd.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self._smtpd is not None and self._smtpd.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._smtpd.pid, signal.SIGTERM)
+            try:
+                self._smtpd.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._smtpd.pid, signal.SIGKILL)
+                self._smtpd.wait(timeout=5)
+        self._smtpd = None
+
+    # vacation(1) -----------------------------------------------------------------------------
+
+    def vacation_reply(self, message: bytes, vacation_msg: str) -> bytes:
+        """Hand vacation(1) a delivered message (with its mbox "From " line, as a .forward
+        pipe gets it) and return the reply it gives /usr/sbin/sendmail."""
+        home = self.root / "vacation" / "home"
+        (home / ".vacation.msg").write_text(vacation_msg)
+        db = home / ".vacation.db"
+        db.unlink(missing_ok=True)
+        out = self.root / "vacation" / "reply"
+        out.unlink(missing_ok=True)
+        env = {**os.environ, "VACATION_OUT": str(out)}
+        vac = self._namespace().command
+        subprocess.run(vac([str(self.vacation), "-i", "-f", str(db)]), check=True, timeout=30)
+        args = ["-f", str(db), "-m", str(home / ".vacation.msg"), "-a", "away@rcpt.test", "away"]
+        subprocess.run(
+            vac([str(self.vacation), *args]), input=message, env=env, check=True, timeout=30
+        )
+        # vacation(1) does not wait for sendmail to finish reading the reply.
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not out.exists():
+            raise AssertionError("vacation(1) sent no reply")
+        return out.read_bytes()
+
+
 # --- the lab -----------------------------------------------------------------------------------
 
 
@@ -198,9 +467,11 @@ class BounceLab:
     sender: MailServers
     root: Path
     dead_port: int
+    packaged: PackagedSoftware
 
     def stop(self) -> None:
         try:
+            self.packaged.stop()
             self.sender.stop()
         finally:
             try:
@@ -281,7 +552,7 @@ def start_bounce_lab(root: Path) -> BounceLab:
             smtp_routes={
                 "rcpt.test": (_HOST, receiver.smtp_port),
                 "norelay.test": (_HOST, receiver.smtp_port),
-                "dead.test": (_HOST, dead_port),
+                "dead.test": (DEAD_HOST, dead_port),
                 "send.test": (_HOST, sink.port),
             },
             postfix_options={
@@ -295,7 +566,17 @@ def start_bounce_lab(root: Path) -> BounceLab:
         receiver.stop()
         sink.stop()
         raise
-    return BounceLab(sink, receiver, sender, root, dead_port)
+    packaged = PackagedSoftware(
+        Path(tempfile.mkdtemp(prefix="bouncelab-pkg-")), sink, receiver.smtp_port, dead_port
+    )
+    lab = BounceLab(sink, receiver, sender, root, dead_port, packaged)
+    try:
+        packaged.prepare()
+        packaged.start_smtpd()
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
 
 
 @contextlib.contextmanager

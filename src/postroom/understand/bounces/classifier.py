@@ -158,7 +158,7 @@ def _classify(data: bytes) -> Classification:
             autoreply_subject(subject) or (autoreply_headers(top) and not (daemon and bounce_text))
         )
     ):
-        return _auto_reply(sender, original_id, defects)
+        return _auto_reply(sender, original_id, defects, top)
 
     # A mail system returning a message (RFC 3462 / RFC 6522 returned content) is a bounce.
     returns = daemon and contents.returned is not None
@@ -186,7 +186,7 @@ def _classify(data: bytes) -> Classification:
         and not top.get("in-reply-to")
         and not top.get("references")
     ):
-        return _auto_reply(sender, original_id, defects)
+        return _auto_reply(sender, original_id, defects, top)
     return Classification(MessageKind.NORMAL, (), original_id, None, defects)
 
 
@@ -233,7 +233,12 @@ def _report(
     return Classification(MessageKind.BOUNCE, failed, original_id, None, defects)
 
 
-def _auto_reply(sender: str, original_id: str | None, defects: tuple[str, ...]) -> Classification:
+def _auto_reply(
+    sender: str, original_id: str | None, defects: tuple[str, ...], top: Part
+) -> Classification:
+    """An automatic reply; RFC 3834 section 3.1.4 has it name the message it answers in
+    In-Reply-To, which stands for the returned copy when there is none."""
+    original_id = original_id or message_id(top.get("in-reply-to"))
     recipients = (RecipientResult(sender, None, None, "vacation", False),) if sender else ()
     return Classification(MessageKind.AUTO_REPLY, recipients, original_id, None, defects)
 

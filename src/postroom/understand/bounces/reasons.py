@@ -139,7 +139,7 @@ def _mailbox_unknown(by_status: str | None, command: str | None) -> str:
     """
     if command == "mail":
         return "rejected"
-    if by_status == "userunknown" or command == "rcpt":
+    if by_status == "userunknown" or command in ("rcpt", "local"):
         return "userunknown"
     return "filtered"
 
