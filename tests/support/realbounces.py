@@ -469,6 +469,8 @@ class BounceLab:
     dead_port: int
     packaged: PackagedSoftware
 
+    private: Path | None = None
+
     def stop(self) -> None:
         try:
             self.packaged.stop()
@@ -478,6 +480,8 @@ class BounceLab:
                 self.receiver.stop()
             finally:
                 self.sink.stop()
+                if self.private is not None:
+                    shutil.rmtree(self.private, ignore_errors=True)
 
     def send(
         self,
@@ -510,10 +514,14 @@ class BounceLab:
 def start_bounce_lab(root: Path) -> BounceLab:
     """Start the sink, R and S (see the module docstring)."""
     root.mkdir(parents=True, exist_ok=True)
+    # The servers' unprivileged users must reach these files: a directory of its own in the
+    # system temporary directory (pytest's are mode 700), removed by stop().
+    private = Path(tempfile.mkdtemp(prefix="bouncelab-"))
+    private.chmod(0o755)
     sink = Sink.start()
     try:
-        sieve_dir = Path(tempfile.mkdtemp(prefix="bouncelab-sieve-"))
-        sieve_dir.chmod(0o755)
+        sieve_dir = private / "sieve"
+        sieve_dir.mkdir(mode=0o755)
         script = sieve_dir / "auto.sieve"
         script.write_text(AUTO_SIEVE)
         os.chown(sieve_dir, MAIL_UID, MAIL_GID)
@@ -542,6 +550,7 @@ def start_bounce_lab(root: Path) -> BounceLab:
         )
     except BaseException:
         sink.stop()
+        shutil.rmtree(private, ignore_errors=True)
         raise
     dead_port = free_port()
     try:
@@ -565,11 +574,10 @@ def start_bounce_lab(root: Path) -> BounceLab:
     except BaseException:
         receiver.stop()
         sink.stop()
+        shutil.rmtree(private, ignore_errors=True)
         raise
-    packaged = PackagedSoftware(
-        Path(tempfile.mkdtemp(prefix="bouncelab-pkg-")), sink, receiver.smtp_port, dead_port
-    )
-    lab = BounceLab(sink, receiver, sender, root, dead_port, packaged)
+    packaged = PackagedSoftware(private / "packages", sink, receiver.smtp_port, dead_port)
+    lab = BounceLab(sink, receiver, sender, root, dead_port, packaged, private)
     try:
         packaged.prepare()
         packaged.start_smtpd()
