@@ -6,7 +6,8 @@ that answered is known to be theirs, its own table wins over the generic one, ev
 that is otherwise precise: Microsoft's 5.2.2 "Submission quota exceeded" is the sender sending
 too much, not a full mailbox; Google's 5.7.29 is a missing TLS, not an ARC failure.
 
-Each row is (vendor, code, words the reply must hold or None, reason, source). The vendor is
+Each row is (vendor, code, words the reply must hold or None, reason, source); a code with a
+backslash in it is a pattern for a documented range ("5.7.700-749"). The vendor is
 recognised by the remote host that answered, the reporting MTA, or the vendor's own signature
 in the reply (Google ends every error with ``- gsmtp``; Exchange Online names its
 ``*.prod.outlook.com`` / ``*.protection.outlook.com`` hosts).
@@ -40,6 +41,16 @@ VENDOR_CODES: tuple[tuple[str, str, str | None, str, str], ...] = (
     ("microsoft", "5.7.509", None, "authfailure", "OLC-HV: DMARC"),
     ("microsoft", "5.7.515", None, "authfailure", "OLC-HV: authentication level"),
     ("microsoft", "5.7.25", None, "requireptr", "MS-NDR: IPv6 without reverse DNS"),
+    (
+        "microsoft",
+        r"4\.7\.(?:5\d\d|6\d\d|8[5-9]\d)",
+        None,
+        "blocked",
+        "MS-NDR: temporary restriction",
+    ),
+    ("microsoft", r"5\.7\.(?:60[6-9]|6[1-4]\d)", None, "blocked", "MS-NDR: banned sending IP"),
+    ("microsoft", r"5\.7\.7[0-4]\d", None, "speeding", "MS-700 (judgement: blocked)"),
+    ("microsoft", r"5\.7\.9\d\d", None, "policyviolation", "MS-EXS: mail-flow rule"),
     ("google", "5.2.1", r"inactive|disabled", "suspend", "G 550 5.2.1 (GS for-google.go)"),
     ("google", "5.2.1", r"too quickly|at a rate", "speeding", "G 550 5.2.1"),
     ("google", "4.2.1", r"too quickly|at a rate|peak smtp relay", "speeding", "G 450 4.2.1"),
@@ -67,10 +78,13 @@ _SIGNATURES: dict[str, re.Pattern[str]] = {
     "microsoft": re.compile(r"\.(?:prod|protection)\.outlook\.com\b"),
 }
 _BY_CODE: dict[str, list[tuple[str, re.Pattern[str] | None, str]]] = {}
+_RANGES: list[tuple[re.Pattern[str], str, re.Pattern[str] | None, str]] = []
 for _vendor, _code, _words, _reason, _source in VENDOR_CODES:
-    _BY_CODE.setdefault(_code, []).append(
-        (_vendor, re.compile(_words) if _words else None, _reason)
-    )
+    _compiled = re.compile(_words) if _words else None
+    if "\\" in _code:
+        _RANGES.append((re.compile(_code), _vendor, _compiled, _reason))
+    else:
+        _BY_CODE.setdefault(_code, []).append((_vendor, _compiled, _reason))
 
 
 def _under(name: str | None, suffixes: tuple[str, ...]) -> bool:
@@ -82,7 +96,11 @@ def vendor_reason(
     status: str | None, text: str, remote_host: str | None, reporter: str
 ) -> str | None:
     """The reason a vendor's own code table gives ``status``, or None (see the module)."""
-    rows = _BY_CODE.get(status or "")
+    rows = _BY_CODE.get(status or "") or [
+        (vendor, words, reason)
+        for code, vendor, words, reason in _RANGES
+        if status and code.fullmatch(status)
+    ]
     if not rows:
         return None
     low = text[:3072].lower()
