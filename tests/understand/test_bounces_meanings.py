@@ -242,3 +242,18 @@ def test_the_reports_own_return_address_is_never_the_failed_recipient() -> None:
         b"To: gone@example.org\n"
     )
     assert [r.address for r in classify_message(raw).recipients] == ["gone@example.org"]
+
+
+def test_the_return_address_in_a_mail_from_line_is_never_the_failed_recipient() -> None:
+    raw = (
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\nTo: app@app.example.com\n"
+        b"Subject: Mail delivery failed: returning message to sender\n\n"
+        b"A message that you sent could not be delivered to one or more of its recipients.\n"
+        b"SMTP error from remote mail server after MAIL FROM:<bounces+x3@app.example.com>\n"
+        b"SIZE=2048: 550 5.7.1 Sender address rejected: not allowed\n\n"
+        b"------ This is a copy of the message's headers. ------\n\n"
+        b"Return-Path: <bounces+x3@app.example.com>\nFrom: app@app.example.com\n"
+        b"To: gone@example.org\nSubject: news\n"
+    )
+    got = classify_message(raw)
+    assert [(r.address, r.reason) for r in got.recipients] == [("gone@example.org", "rejected")]
