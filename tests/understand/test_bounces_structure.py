@@ -203,6 +203,40 @@ def message(subject: str, body: str, **headers: str) -> bytes:
             MessageKind.AUTO_REPLY,
         ),
         (
+            "auto-generated and an out-of-office opening, in a thread",
+            message(
+                "Re: hello",
+                "Thank you for your message. I am out of the office until May 3.\n",
+                In_Reply_To="<m1@example.com>",
+                Auto_Submitted="auto-generated",
+            ),
+            MessageKind.AUTO_REPLY,
+        ),
+        (
+            "Exchange's suppression mark and an out-of-office opening",
+            message(
+                "Away",
+                "I'm currently away from the office.\n",
+                In_Reply_To="<m1@example.com>",
+                X_Auto_Response_Suppress="All",
+            ),
+            MessageKind.AUTO_REPLY,
+        ),
+        (
+            "a German notice with a bulk precedence",
+            message("Abwesend", "Ich bin bis zum 5. Mai nicht im Büro.\n", Precedence="bulk"),
+            MessageKind.AUTO_REPLY,
+        ),
+        (
+            "a person's threaded reply saying they are away",
+            message(
+                "Re: hello",
+                "I am out of the office until Monday, will answer then.\n",
+                In_Reply_To="<m1@example.com>",
+            ),
+            MessageKind.NORMAL,
+        ),
+        (
             "a person planning a vacation",
             message("Vacation plans", "Hi all, I'll be out of office next week.\n"),
             MessageKind.NORMAL,

@@ -13,8 +13,9 @@ Each mark is a row of a table with the source that gives it its meaning:
   list's headers is that shape (RFC 3834 section 3.1.5 suggests the "Re:" too).
 - :data:`BODY_OPENINGS`: what an out-of-office notice says in its first lines, in the
   present tense ("I am out of the office until ..."); a person's "I'll be out of office next
-  week" is a plan, not a notice, and is not matched. Read only where no header speaks and the
-  message is no reply in a thread.
+  week" is a plan, not a notice, and is not matched. Read where the message carries a mark of
+  automatic sending (:func:`automated`), or where it has none of a person's and is no reply
+  in a thread.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ BODY_OPENINGS: tuple[tuple[str, str], ...] = (
         r"|en vacances|en congé|im urlaub|de vacaciones|in ferie|fuera de la oficina)",
         "out-of-office templates (Outlook, Gmail, iCloud samples)",
     ),
+    (
+        r"\bich bin .{0,40}(?:nicht im b(?:ü|ue)ro|abwesend|im urlaub|nicht erreichbar)"
+        r"|\bje suis .{0,30}(?:absente?|en cong[ée]|en vacances)"
+        r"|\bestoy .{0,30}(?:fuera de la oficina|de vacaciones|ausente)"
+        r"|\bik ben .{0,30}(?:afwezig|niet aanwezig|op vakantie)"
+        r"|\bsono .{0,30}(?:fuori ufficio|in ferie|assente)",
+        "out-of-office templates, de/fr/es/nl/it",
+    ),
     (r"\bthis is an automatic (?:reply|response|message)", "responder boilerplate"),
     (r"\bthis (?:e-?mail|message) (?:is|was) (?:sent )?automatically", "responder boilerplate"),
 )
@@ -117,6 +126,19 @@ def autoreply_subject(subject: str) -> bool:
     """Whether a subject opens with an automatic reply's prefix (:data:`SUBJECT_PREFIXES`)."""
     low = subject.lstrip().lower()
     return low.startswith(_SUBJECT_PREFIXES)
+
+
+def automated(top: Part) -> bool:
+    """Whether a message carries any mark of automatic sending: ``Auto-Submitted`` other than
+    ``no`` (RFC 3834 section 5), a bulk or junk ``Precedence`` (RFC 3834 section 3.1.8 has
+    responders skip such mail, and vacation(1) marks its own replies so), or Exchange's
+    ``X-Auto-Response-Suppress`` (MS-OXCMAIL 2.1.3.2.20, set on its OOF replies)."""
+    submitted = (top.get("auto-submitted") or "").strip().lower()
+    if submitted and not submitted.startswith("no"):
+        return True
+    if (top.get("precedence") or "").strip().lower() in ("bulk", "junk", "auto_reply"):
+        return True
+    return top.get("x-auto-response-suppress") is not None
 
 
 def autoreply_text(text: str) -> bool:

@@ -17,7 +17,7 @@ import re
 from email.message import Message
 
 from .arf import parse_feedback_report, returned_recipients
-from .autoreply import autoreply_headers, autoreply_subject, autoreply_text
+from .autoreply import automated, autoreply_headers, autoreply_subject, autoreply_text
 from .dialects import (
     MAX_SCAN,
     TextRecipient,
@@ -180,11 +180,9 @@ def _classify(data: bytes) -> Classification:
             returned = inline_returned(full[len(notice) :])
         results = from_text(found_text, notice, failed_header, returned, report, origin)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
-    if (
-        autoreply_text(notice)
-        and not shape.person
-        and not top.get("in-reply-to")
-        and not top.get("references")
+    if autoreply_text(notice) and (
+        automated(top)
+        or (not shape.person and not top.get("in-reply-to") and not top.get("references"))
     ):
         return _auto_reply(sender, original_id, defects, top)
     return Classification(MessageKind.NORMAL, (), original_id, None, defects)
