@@ -1,14 +1,18 @@
 """``classify_message``: the decision, in order of how much a message proves about itself.
 
 1. Complaints: an RFC 5965 feedback report, an SES complaint, an unsubscribe request.
-2. Reports: an RFC 3464 ``message/delivery-status`` part (or its fields pasted into the text),
-   an SES bounce or delivery notification. All recipients delivered -> DELIVERED, else BOUNCE.
-3. A mailing list manager's own error notice (see :mod:`.lists`): the list refused the post.
-4. Automatic replies (RFC 3834 and vendor marks), unless the message also reads as a bounce:
+   Then the structure (see :mod:`.structure`): a person's reply, forward or list post with no
+   mark of a mail system is NORMAL, and only its own (unquoted) lines are read.
+2. Read receipts (RFC 8098, see :mod:`.mdn`); a Sieve reject's MDN is a BOUNCE.
+3. Reports: an RFC 3464 ``message/delivery-status`` part (or, from a mail system, its fields
+   pasted into the text or a bounce it forwards), an SES bounce or delivery notification.
+   All recipients delivered -> DELIVERED, else BOUNCE.
+4. A mailing list manager's own error notice (see :mod:`.lists`): the list refused the post.
+5. Automatic replies (RFC 3834 and vendor marks), unless the message also reads as a bounce:
    Exim marks its bounces ``Auto-Submitted: auto-replied`` too.
-5. Bounces in an MTA's own words (see :mod:`.dialects`), when the sender, the subject or the text
+6. Bounces in an MTA's own words (see :mod:`.dialects`), when the sender, the subject or the text
    says "delivery failed".
-6. Everything else is NORMAL mail.
+7. Everything else is NORMAL mail.
 """
 
 from __future__ import annotations
