@@ -257,3 +257,31 @@ def test_the_return_address_in_a_mail_from_line_is_never_the_failed_recipient() 
     )
     got = classify_message(raw)
     assert [(r.address, r.reason) for r in got.recipients] == [("gone@example.org", "rejected")]
+
+
+def qmail(body: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.com\nSubject: failure notice\n\n"
+        "Hi. This is the qmail-send program at mx.example.net.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        "This is a permanent error; I've given up. Sorry it didn't work out.\n\n" + body
+    ).encode()
+
+
+def test_qmail_names_the_stage_in_prose() -> None:
+    after_data = qmail(
+        "<rcpt@example.org>:\n192.0.2.1 failed after I sent the message.\n"
+        "Remote host said: 554 5.0.0 User unknown\n"
+    )
+    at_rcpt = qmail(
+        "<rcpt@example.org>:\n192.0.2.1 does not like recipient.\n"
+        "Remote host said: 550 5.0.0 User unknown\n"
+    )
+    helo = qmail(
+        "<rcpt@example.org>:\nConnected to 192.0.2.1 but my name was rejected.\n"
+        "Remote host said: 550 Go away\n"
+    )
+    assert classify_message(after_data).recipients[0].reason == "filtered"
+    assert classify_message(at_rcpt).recipients[0].reason == "userunknown"
+    # Refused at the greeting (RFC 5321 section 4.3.2): the sending host is blocked.
+    assert classify_message(helo).recipients[0].reason == "blocked"
