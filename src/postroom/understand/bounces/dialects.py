@@ -223,7 +223,10 @@ def _mentions(
             before = scrubbed[: m.start()]
             if before.endswith(("=", "/", "?", ":")) or "message-id" in before.lower():
                 continue
-            if _SENDER_FIELD.search(before[-40:].lower()):
+            tail = before[-40:].lower()
+            if ("from" in tail or "sender" in tail or "path" in tail) and _SENDER_FIELD.search(
+                tail
+            ):
                 # RFC 5321 MAIL FROM, Return-Path, Postfix's X-Postfix-Sender and the like
                 # name the message's return address: the report's own, never a failure.
                 continue
