@@ -85,9 +85,17 @@ LIST_HEADERS_COPIED = (
 )
 
 
+SHOP_NOTICE = (
+    "From: Shop <orders@shop.example>\nTo: ann@example.org\nSubject: Invoice rejected\n\n"
+    "Your parcel could not be delivered to the address you gave.\n"
+    "Please check it and contact us.\n"
+)
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
+        ("a shop's notice about a parcel", SHOP_NOTICE),
         ("a person's reply quoting a bounce", PERSON_REPLY),
         ("a person's inline forward of a bounce", PERSON_FORWARD_INLINE),
         ("a person's forward with the bounce attached", PERSON_FORWARD_ATTACHED),

@@ -54,6 +54,17 @@ _BOUNCE_SUBJECT = re.compile(
     r"|returning (?:message )?to sender",
     re.IGNORECASE,
 )
+# Without a mail system's mark, the subject must name a failed delivery itself: a person's
+# "Invoice rejected" or "Returned goods" is no notice.
+_DELIVERY_SUBJECT = re.compile(
+    r"undeliver|delivery (?:status|failure|failed|problem|report|notification|error)"
+    r"|returned (?:mail|message|to sender)|failure notice|mail delivery|could not be delivered"
+    r"|delivery has failed|non[- ]?remis|unzustellbar|nicht zustellbar|not delivered"
+    r"|permanent (?:delivery )?(?:error|failure)|failed delivery|delivery delayed|delayed mail"
+    r"|non-?delivery|nondeliverable|(?:mail|message|delivery) failed|mail (?:system )?error"
+    r"|returning (?:message )?to sender|不達|配信エラー|メールエラー",
+    re.IGNORECASE,
+)
 _BOUNCE_TEXT = re.compile(
     r"could not be delivered|permanent(?:ly)? (?:error|fatal|fail)|following address(?:es|\(es\))?"
     r" failed|delivery (?:to the following (?:recipients?|addresse?s?) )?(?:has )?failed"
@@ -150,7 +161,9 @@ def _classify(data: bytes) -> Classification:
         # Only the person's own lines count, never what they quoted or forwarded.
         notice = own_text(notice)
         low = notice.lower()
-    bounce_subject = not shape.forward and bool(_BOUNCE_SUBJECT.search(subject))
+    bounce_subject = not shape.forward and bool(
+        (_BOUNCE_SUBJECT if shape.machine else _DELIVERY_SUBJECT).search(subject)
+    )
     bounce_text = bool(_BOUNCE_TEXT.search(low, 0, 4000))
     daemon = shape.machine and (
         is_daemon(sender) or "mail delivery" in (top.get("from") or "").lower()
