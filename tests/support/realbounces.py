@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -192,6 +192,17 @@ keep_environment =
 domainlist local_domains = exim.test
 delay_warning = 2s
 host_lookup =
+# As a receiving server (for S), with configure.default's RCPT checks.
+daemon_smtp_ports = {port}
+local_interfaces = 127.0.0.1
+acl_smtp_rcpt = acl_check_rcpt
+begin acl
+acl_check_rcpt:
+  accept hosts = :
+  require message = relay not permitted
+          domains = +local_domains
+  require verify = recipient
+  accept
 begin routers
 sink:
   driver = manualroute
@@ -275,8 +286,10 @@ class PackagedSoftware:
     sink: Sink
     receiver_port: int
     dead_port: int
+    exim_port: int = 0
     smtpd_port: int = 0
     _smtpd: subprocess.Popen[bytes] | None = None
+    _exim: subprocess.Popen[bytes] | None = None
 
     @property
     def sbin(self) -> Path:
@@ -305,6 +318,7 @@ class PackagedSoftware:
         ex.chmod(0o755)
         (ex / "exim.conf").write_text(
             EXIM_CONF.format(
+                port=self.exim_port,
                 dead_host=DEAD_HOST,
                 root=ex,
                 sink=self.sink.port,
@@ -363,6 +377,19 @@ class PackagedSoftware:
             raise LabUnavailable(f"exim refused the message: {done.stderr.decode()}")
         return mid.strip("<>")
 
+    def start_exim(self) -> None:
+        """Start Exim's SMTP daemon in the foreground (``-bdf``) on its loopback port."""
+        conf = self.root / "exim" / "exim.conf"
+        argv = self._namespace().command(["/usr/sbin/exim4", "-C", str(conf), "-bdf"])
+        self._exim = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_for_smtp(self._exim, self.exim_port, lambda: "Exim:\n" + self.exim_log())
+
     def exim_log(self) -> str:
         path = self.root / "exim" / "log" / "mainlog"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -392,29 +419,23 @@ class PackagedSoftware:
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
         log.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._smtpd.poll() is not None:
-                raise LabUnavailable("OpenSMTPD exited:\n" + self.smtpd_log())
-            with contextlib.suppress(OSError), smtplib.SMTP(_HOST, self.smtpd_port, timeout=2):
-                return
-            time.sleep(0.05)
-        raise LabUnavailable("OpenSMTPD did not answer:\n" + self.smtpd_log())
+        _wait_for_smtp(self._smtpd, self.smtpd_port, lambda: "OpenSMTPD:\n" + self.smtpd_log())
 
     def smtpd_log(self) -> str:
         path = self.root / "opensmtpd" / "smtpd.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        if self._smtpd is not None and self._smtpd.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._smtpd.pid, signal.SIGTERM)
-            try:
-                self._smtpd.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._smtpd.pid, signal.SIGKILL)
-                self._smtpd.wait(timeout=5)
-        self._smtpd = None
+        for process in (self._smtpd, self._exim):
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=5)
+        self._smtpd = self._exim = None
 
     # vacation(1) -----------------------------------------------------------------------------
 
@@ -441,6 +462,18 @@ class PackagedSoftware:
         if not out.exists():
             raise AssertionError("vacation(1) sent no reply")
         return out.read_bytes()
+
+
+def _wait_for_smtp(process: subprocess.Popen[bytes], port: int, log: Callable[[], str]) -> None:
+    """Wait until a server started in the background greets on ``port``."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LabUnavailable("exited while starting: " + log())
+        with contextlib.suppress(OSError), smtplib.SMTP(_HOST, port, timeout=2):
+            return
+        time.sleep(0.05)
+    raise LabUnavailable("did not answer: " + log())
 
 
 # --- the lab -----------------------------------------------------------------------------------
@@ -552,7 +585,7 @@ def start_bounce_lab(root: Path) -> BounceLab:
         sink.stop()
         shutil.rmtree(private, ignore_errors=True)
         raise
-    dead_port = free_port()
+    dead_port, exim_port = free_port(), free_port()
     try:
         sender = start_mail_servers(
             root / "sender",
@@ -562,6 +595,8 @@ def start_bounce_lab(root: Path) -> BounceLab:
                 "rcpt.test": (_HOST, receiver.smtp_port),
                 "norelay.test": (_HOST, receiver.smtp_port),
                 "dead.test": (DEAD_HOST, dead_port),
+                "exim.test": (_HOST, exim_port),
+                "eximrelay.test": (_HOST, exim_port),
                 "send.test": (_HOST, sink.port),
             },
             postfix_options={
@@ -576,11 +611,14 @@ def start_bounce_lab(root: Path) -> BounceLab:
         sink.stop()
         shutil.rmtree(private, ignore_errors=True)
         raise
-    packaged = PackagedSoftware(private / "packages", sink, receiver.smtp_port, dead_port)
+    packaged = PackagedSoftware(
+        private / "packages", sink, receiver.smtp_port, dead_port, exim_port=exim_port
+    )
     lab = BounceLab(sink, receiver, sender, root, dead_port, packaged, private)
     try:
         packaged.prepare()
         packaged.start_smtpd()
+        packaged.start_exim()
     except BaseException:
         lab.stop()
         raise

@@ -61,6 +61,9 @@ def sent(lab: BounceLab) -> Sent:
         "local-success": lab.send("postmaster@s.test", rcpt_options=["NOTIFY=SUCCESS"]),
         "dead": lab.send("gone@dead.test", rcpt_options=["NOTIFY=DELAY,FAILURE"]),
         "delay-only": lab.send("late@dead.test", rcpt_options=["NOTIFY=DELAY"]),
+        # Postfix S -> Exim's SMTP daemon (configure.default's RCPT checks)
+        "to-exim-unknown": lab.send("nobody@exim.test"),
+        "to-exim-relay": lab.send("someone@eximrelay.test"),
         # Dovecot LMTP + Pigeonhole on R
         "vacation": lab.send("away@rcpt.test", subject="meeting"),
         "reject": lab.send("picky@rcpt.test", subject="offer"),
@@ -156,6 +159,17 @@ def test_postfix_notify_delay_sends_the_warning_only(lab: BounceLab, sent: Sent)
     notices(lab, sent, "dead", count=2)
     time.sleep(1)
     assert len(lab.sink.wait(sent.ids["delay-only"].encode())) == 1
+
+
+def test_postfix_reports_exims_unknown_user_at_rcpt(lab: BounceLab, sent: Sent) -> None:
+    (got,) = notices(lab, sent, "to-exim-unknown")
+    # Exim answers "550 Unknown user" with no enhanced code; Postfix reports 5.0.0.
+    assert only(got) == ("nobody@exim.test", "failed", "5.0.0", "userunknown", True)
+
+
+def test_postfix_reports_exims_relay_refusal(lab: BounceLab, sent: Sent) -> None:
+    (got,) = notices(lab, sent, "to-exim-relay")
+    assert only(got) == ("someone@eximrelay.test", "failed", "5.0.0", "norelaying", False)
 
 
 # --- Dovecot LMTP and Pigeonhole -------------------------------------------------------------
