@@ -177,6 +177,8 @@ class XOAuth2LoginRefused(OAuthError):
         self.reply = reply
         self.transient = transient
         super().__init__(problem, fix)
+
+
 class ComposeError(PostroomError):
     """An email cannot be built as given. Raised before anything is built or queued.
 

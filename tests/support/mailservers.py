@@ -295,6 +295,9 @@ def start_mail_servers(
     lmtp_routes: Mapping[str, tuple[str, int]] | None = None,
     smtp_routes: Mapping[str, tuple[str, int]] | None = None,
     oauth2: OAuth2Rig | None = None,
+    postfix_options: Mapping[str, str] | None = None,
+    dovecot_extra: str = "",
+    userdb_fields: Mapping[str, str] | None = None,
 ) -> MailServers:
     """Start Dovecot and Postfix from `root`, on free loopback ports, and wait until both serve.
 
@@ -302,6 +305,12 @@ def start_mail_servers(
     for any local part of that domain and hands it, envelope recipient unchanged, to that LMTP
     or SMTP server. `oauth2` adds XOAUTH2 and OAUTHBEARER logins checked at the rig's
     introspection endpoint (Dovecot's IMAP and Postfix's submission port alike).
+
+    `postfix_options` are main.cf parameters set after the defaults (the last setting wins:
+    `message_size_limit`, `delay_warning_time`, `maximal_queue_lifetime`, ...);
+    `dovecot_extra` is configuration text appended to dovecot.conf (plugins, a second
+    `plugin {}` block); `userdb_fields` maps a user's address to extra passwd-file fields
+    (`userdb_quota_rule=*:storage=1K`).
     """
     binaries = _find_binaries()
     _check_root_user()
@@ -343,10 +352,10 @@ def start_mail_servers(
     ports = _Ports(imap=imap, lmtp=lmtp, submission=submission, smtp=smtp)
     layout = _Layout(base)
     try:
-        _write_dovecot(layout, ports, mail_users, domains)
+        _write_dovecot(layout, ports, mail_users, domains, dovecot_extra, userdb_fields or {})
         if oauth2 is not None:
             _write_dovecot_oauth2(layout, oauth2)
-        _write_postfix(layout, binaries, ports, mail_users, domains, routes)
+        _write_postfix(layout, binaries, ports, mail_users, domains, routes, postfix_options or {})
         _backdate(base)
     except BaseException:
         if keep_logs_in is not None:
@@ -563,6 +572,8 @@ def _write_dovecot(
     ports: _Ports,
     users: Sequence[MailUser],
     domains: Sequence[str],
+    extra: str = "",
+    userdb_fields: Mapping[str, str] | None = None,
 ) -> None:
     dovecot_gid = grp.getgrnam("dovecot").gr_gid
     for directory in (layout.dovecot, layout.dovecot_run, layout.dovecot_state):
@@ -579,7 +590,10 @@ def _write_dovecot(
     for user in users:
         local, _, domain = user.address.partition("@")
         home = layout.mail / domain / local
-        lines.append(f"{user.address}:{{PLAIN}}{user.password}:{MAIL_UID}:{MAIL_GID}::{home}::\n")
+        fields = (userdb_fields or {}).get(user.address, "")
+        lines.append(
+            f"{user.address}:{{PLAIN}}{user.password}:{MAIL_UID}:{MAIL_GID}::{home}::{fields}\n"
+        )
     layout.users_file.write_text("".join(lines))
     os.chown(layout.users_file, 0, dovecot_gid)
     layout.users_file.chmod(0o640)
@@ -601,6 +615,7 @@ def _write_dovecot(
             postfix_auth_socket=layout.queue / "private" / "auth",
             sent_sieve=layout.sieve / "sent.sieve",
         )
+        + (f"\n# Options of this instance\n{extra}\n" if extra else "")
     )
 
 
@@ -649,6 +664,7 @@ def _write_postfix(
     users: Sequence[MailUser],
     domains: Sequence[str],
     routes: Sequence[_Route],
+    options: Mapping[str, str] | None = None,
 ) -> None:
     layout.postfix.mkdir(mode=0o755)
     layout.postfix.chmod(0o755)
@@ -677,6 +693,7 @@ def _write_postfix(
         )
     )
     (layout.postfix / "dynamicmaps.cf").write_text("# only the built-in table types\n")
+    overrides = "".join(f"{name} = {value}\n" for name, value in (options or {}).items())
     (layout.postfix / "main.cf").write_text(
         _render(
             "main.cf",
@@ -692,6 +709,7 @@ def _write_postfix(
             dovecot_lmtp_port=ports.lmtp,
             relay_domains=", ".join(route.domain for route in routes),
         )
+        + (f"\n# Options of this instance\n{overrides}" if overrides else "")
     )
     (layout.postfix / "master.cf").write_text(
         _render(

@@ -29,6 +29,16 @@ FIELDS = st.sampled_from(
         "Feedback-Type: {w}",
         "Content-Type: message/feedback-report",
         "Content-Type: message/delivery-status",
+        "Content-Type: message/disposition-notification",
+        'Content-Type: multipart/report; report-type=disposition-notification; boundary="{w}"',
+        "Disposition: {w}",
+        "Disposition: automatic-action/MDN-sent-automatically; {w}",
+        "Original-Message-ID: {w}",
+        "Auto-Submitted: {w}",
+        "Precedence: {w}",
+        "List-Post: <mailto:{a}>",
+        "Subject: Re: {w}",
+        "> {w}",
         "",
     ]
 )

@@ -38,7 +38,8 @@ def _json_lines(paths: tuple[str, ...], understand: Callable[[bytes], Any]) -> N
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def classify(paths: tuple[str, ...]) -> None:
-    """Classify messages (bounce, auto_reply, complaint, delivered, normal): one JSON line each."""
+    """Classify messages (bounce, auto_reply, complaint, delivered, read_receipt, normal): one
+    JSON line each."""
     from postroom.understand.bounces import classify_message
 
     _json_lines(paths, classify_message)

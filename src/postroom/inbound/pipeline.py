@@ -32,7 +32,7 @@ from postroom.understand.digest import strip_reference
 from postroom.understand.replies import extract_message
 
 # What a message to no address of ours may be and still count: see ``_unaddressed``.
-_REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT)
+_REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT, MessageKind.READ_RECEIPT)
 
 
 class InboundPipeline:
@@ -242,6 +242,10 @@ class InboundPipeline:
                 effects.steps.append(
                     f"delivery {token.delivery_id} is our copy to user {owner.user_id}"
                 )
+        quoted = plan.data.get("original_message_id")
+        if owner is None and plan.event == "opened" and quoted:
+            # A read receipt names the copy that was opened (RFC 8098 Original-Message-ID).
+            owner = effects.find_copy(message_id=quoted)
         user_id = token.user if isinstance(token, ReplyToken) else None
         module = token.module if isinstance(token, ReplyToken) else None
         if user_id is None and owner is not None:

@@ -1,8 +1,10 @@
 """What to record for a report that is not a human reply (pure: no I/O).
 
-Bounces (RFC 3464), complaints (RFC 5965), auto-replies (RFC 3834) and delivery reports are
-recorded and never dispatched. The plan is decided from the classification alone, so the
-pipeline can store the message with its final outcome in the same statement that claims it.
+Bounces (RFC 3464), complaints (RFC 5965), auto-replies (RFC 3834), read receipts (RFC 8098)
+and delivery reports are recorded and never dispatched. A receipt whose disposition is
+``displayed`` is a person's open of the copy it names (its ``Original-Message-ID``). The
+plan is decided from the classification alone, so the pipeline can store the message with
+its final outcome in the same statement that claims it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ def plan_report(result: Classification) -> ReportPlan:
         return ReportPlan(Outcome.COMPLAINT_RECORDED, "complained", data, recipient, suppress=True)
     if result.kind is MessageKind.DELIVERED:
         return ReportPlan(Outcome.REPORT_IGNORED)
+    if result.kind is MessageKind.READ_RECEIPT:
+        disposition = first.reason if first else None
+        data = {**data, "disposition": disposition}
+        if disposition == "displayed" and result.original_message_id:
+            # RFC 8098 section 3.2.6.2: "displayed" means a mail reader showed it to someone.
+            data["label"] = "human"
+            return ReportPlan(Outcome.RECEIPT_RECORDED, "opened", data, recipient)
+        return ReportPlan(Outcome.RECEIPT_RECORDED, None, data, recipient)
     failed = [r for r in result.recipients if r.action != "delayed"]
     if result.recipients and not failed:
         # RFC 3464 action=delayed: the MTA is still trying; count nothing until it fails.

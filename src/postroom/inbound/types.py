@@ -57,6 +57,7 @@ class Outcome(enum.StrEnum):
     DELAY_RECORDED = "delay_recorded"
     COMPLAINT_RECORDED = "complaint_recorded"
     AUTO_REPLY_RECORDED = "auto_reply_recorded"
+    RECEIPT_RECORDED = "receipt_recorded"
     REPORT_IGNORED = "report_ignored"
     SESSION_EXPIRED = "session_expired"
     UNKNOWN_MODULE = "unknown_module"

@@ -1,14 +1,18 @@
 """``classify_message``: the decision, in order of how much a message proves about itself.
 
 1. Complaints: an RFC 5965 feedback report, an SES complaint, an unsubscribe request.
-2. Reports: an RFC 3464 ``message/delivery-status`` part (or its fields pasted into the text),
-   an SES bounce or delivery notification. All recipients delivered -> DELIVERED, else BOUNCE.
-3. A mailing list manager's own error notice (see :mod:`.lists`): the list refused the post.
-4. Automatic replies (RFC 3834 and vendor marks), unless the message also reads as a bounce:
+   Then the structure (see :mod:`.structure`): a person's reply, forward or list post with no
+   mark of a mail system is NORMAL, and only its own (unquoted) lines are read.
+2. Read receipts (RFC 8098, see :mod:`.mdn`); a Sieve reject's MDN is a BOUNCE.
+3. Reports: an RFC 3464 ``message/delivery-status`` part (or, from a mail system, its fields
+   pasted into the text or a bounce it forwards), an SES bounce or delivery notification.
+   All recipients delivered -> DELIVERED, else BOUNCE.
+4. A mailing list manager's own error notice (see :mod:`.lists`): the list refused the post.
+5. Automatic replies (RFC 3834 and vendor marks), unless the message also reads as a bounce:
    Exim marks its bounces ``Auto-Submitted: auto-replied`` too.
-5. Bounces in an MTA's own words (see :mod:`.dialects`), when the sender, the subject or the text
+6. Bounces in an MTA's own words (see :mod:`.dialects`), when the sender, the subject or the text
    says "delivery failed".
-6. Everything else is NORMAL mail.
+7. Everything else is NORMAL mail.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import re
 from email.message import Message
 
 from .arf import parse_feedback_report, returned_recipients
-from .autoreply import autoreply_headers, autoreply_subject, autoreply_text
+from .autoreply import automated, autoreply_headers, autoreply_subject, autoreply_text
 from .dialects import (
     MAX_SCAN,
     TextRecipient,
@@ -29,11 +33,13 @@ from .dialects import (
 from .dsn import parse_delivery_status
 from .headers import all_addresses, decode_words, first_address, message_id
 from .lists import list_notice_recipient
+from .mdn import parse_disposition
 from .mime import Part, parse_entity
 from .parts import Contents, collect, forwarded_report
 from .providers import Origin
 from .recipients import from_dsn, from_ses, from_text
 from .ses import parse_ses_notification
+from .structure import own_text, read_structure
 from .types import Classification, MessageKind, RecipientResult
 
 _BOUNCE_SUBJECT = re.compile(
@@ -46,6 +52,17 @@ _BOUNCE_SUBJECT = re.compile(
     r"|no entregado|não entregue|不達|配信|エラー|user unknown|failed mail|nondeliverable"
     r"|non-?delivery|delivery warning|not (?:yet )?been delivered|(?:mail|message|delivery) failed"
     r"|returning (?:message )?to sender",
+    re.IGNORECASE,
+)
+# Without a mail system's mark, the subject must name a failed delivery itself: a person's
+# "Invoice rejected" or "Returned goods" is no notice.
+_DELIVERY_SUBJECT = re.compile(
+    r"undeliver|delivery (?:status|failure|failed|problem|report|notification|error)"
+    r"|returned (?:mail|message|to sender)|failure notice|mail delivery|could not be delivered"
+    r"|delivery has failed|non[- ]?remis|unzustellbar|nicht zustellbar|not delivered"
+    r"|permanent (?:delivery )?(?:error|failure)|failed delivery|delivery delayed|delayed mail"
+    r"|non-?delivery|nondeliverable|(?:mail|message|delivery) failed|mail (?:system )?error"
+    r"|returning (?:message )?to sender|不達|配信エラー|メールエラー",
     re.IGNORECASE,
 )
 _BOUNCE_TEXT = re.compile(
@@ -99,20 +116,29 @@ def _classify(data: bytes) -> Classification:
         recipients = tuple(RecipientResult(a, None, None, "feedback", False) for a in addresses)
         return Classification(MessageKind.COMPLAINT, recipients, original_id, ftype, defects)
 
+    # Structure decides first (see .structure): what a person quoted, forwarded or attached
+    # is never read as a report of their own.
+    shape = read_structure(top, bool(contents.dsn), sender)
     full = "\n".join(contents.texts)
     notice = cut_returned(full)
-    dsn_text = "\n".join(contents.dsn or _forwarded_report(contents.returned))
+    if contents.mdn and (shape.machine or not shape.person):
+        receipt = _disposition(contents, notice, original_id, defects)
+        if receipt is not None:
+            return receipt
+    dsn_text = "\n".join(contents.dsn)
     low = notice.lower()
-    if not dsn_text and "-recipient" in low and _DSN_IN_TEXT.search(low):
-        dsn_text = notice  # RFC 3464 fields pasted into the notice
-    elif (
-        not dsn_text
-        and "-recipient" in (rest := full[len(notice) : MAX_SCAN].lower())
-        and _DSN_IN_TEXT.search(rest)
-    ):
-        # A whole bounce forwarded inline as text, which cut_returned took for the returned
-        # message: its fields still name the failure.
-        dsn_text = full[:MAX_SCAN]
+    if not dsn_text and shape.machine:
+        dsn_text = "\n".join(_forwarded_report(contents.returned))
+        if not dsn_text and "-recipient" in low and _DSN_IN_TEXT.search(low):
+            dsn_text = notice  # RFC 3464 fields pasted into the notice
+        elif (
+            not dsn_text
+            and "-recipient" in (rest := full[len(notice) : MAX_SCAN].lower())
+            and _DSN_IN_TEXT.search(rest)
+        ):
+            # A whole bounce forwarded inline as text by a mail system, which cut_returned
+            # took for the returned message: its fields still name the failure.
+            dsn_text = full[:MAX_SCAN]
     report = parse_delivery_status(dsn_text) if dsn_text else None
     origin = Origin.of(report.reporting_mta if report else None, sender, top.get("x-mailer"))
     if report is not None and report.recipients:
@@ -130,10 +156,18 @@ def _classify(data: bytes) -> Classification:
         results = from_text([TextRecipient(listed, notice, None)], notice, [], None)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
 
-    bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
     failed_header = all_addresses(top.get("x-failed-recipients"))
+    if not shape.machine:
+        # Only the person's own lines count, never what they quoted or forwarded.
+        notice = own_text(notice)
+        low = notice.lower()
+    bounce_subject = not shape.forward and bool(
+        (_BOUNCE_SUBJECT if shape.machine else _DELIVERY_SUBJECT).search(subject)
+    )
     bounce_text = bool(_BOUNCE_TEXT.search(low, 0, 4000))
-    daemon = is_daemon(sender) or "mail delivery" in (top.get("from") or "").lower()
+    daemon = shape.machine and (
+        is_daemon(sender) or "mail delivery" in (top.get("from") or "").lower()
+    )
     if (
         not bounce_subject
         and not failed_header
@@ -141,11 +175,11 @@ def _classify(data: bytes) -> Classification:
             autoreply_subject(subject) or (autoreply_headers(top) and not (daemon and bounce_text))
         )
     ):
-        return _auto_reply(sender, original_id, defects)
+        return _auto_reply(sender, original_id, defects, top)
 
     # A mail system returning a message (RFC 3462 / RFC 6522 returned content) is a bounce.
     returns = daemon and contents.returned is not None
-    looks_bounce = (
+    looks_bounce = not (shape.person and not shape.machine) and (
         bool(failed_header)
         or returns
         or (
@@ -163,9 +197,37 @@ def _classify(data: bytes) -> Classification:
             returned = inline_returned(full[len(notice) :])
         results = from_text(found_text, notice, failed_header, returned, report, origin)
         return Classification(MessageKind.BOUNCE, tuple(results), original_id, None, defects)
-    if autoreply_text(notice) and not top.get("in-reply-to") and not top.get("references"):
-        return _auto_reply(sender, original_id, defects)
+    if autoreply_text(notice) and (
+        automated(top)
+        or (not shape.person and not top.get("in-reply-to") and not top.get("references"))
+    ):
+        return _auto_reply(sender, original_id, defects, top)
     return Classification(MessageKind.NORMAL, (), original_id, None, defects)
+
+
+def _disposition(
+    contents: Contents, notice: str, original_id: str | None, defects: tuple[str, ...]
+) -> Classification | None:
+    """An RFC 8098 MDN: a read receipt, or a Sieve reject's refusal (see .mdn)."""
+    found = parse_disposition(contents.mdn[0])
+    if found is None:
+        return None
+    address = found.final_recipient or found.original_recipient
+    original_id = found.original_message_id or original_id
+    if found.is_refusal and address:
+        # RFC 5429 section 2.1: the recipient's own filter refused the message after it
+        # arrived; the human-readable part holds the reason it gave.
+        text = " ".join(notice.split())[:1000] or None
+        refused = RecipientResult(
+            address, "failed", "5.7.1", "filtered", False, text, None, None, True
+        )
+        return Classification(MessageKind.BOUNCE, (refused,), original_id, None, defects)
+    recipients = (
+        (RecipientResult(address, None, None, found.type, False, found.reporting_ua),)
+        if address
+        else ()
+    )
+    return Classification(MessageKind.READ_RECEIPT, recipients, original_id, found.type, defects)
 
 
 def _forwarded_report(returned: Part | None) -> list[str]:
@@ -186,7 +248,12 @@ def _report(
     return Classification(MessageKind.BOUNCE, failed, original_id, None, defects)
 
 
-def _auto_reply(sender: str, original_id: str | None, defects: tuple[str, ...]) -> Classification:
+def _auto_reply(
+    sender: str, original_id: str | None, defects: tuple[str, ...], top: Part
+) -> Classification:
+    """An automatic reply; RFC 3834 section 3.1.4 has it name the message it answers in
+    In-Reply-To, which stands for the returned copy when there is none."""
+    original_id = original_id or message_id(top.get("in-reply-to"))
     recipients = (RecipientResult(sender, None, None, "vacation", False),) if sender else ()
     return Classification(MessageKind.AUTO_REPLY, recipients, original_id, None, defects)
 

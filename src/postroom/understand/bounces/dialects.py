@@ -89,6 +89,10 @@ _DAEMON = re.compile(
     r"|daemon|bounce[sd]?|mail\.?delivery|abuse|administrator|double-bounce)$",
     re.IGNORECASE,
 )
+_SENDER_FIELD = re.compile(
+    r"(?:mail from|return-path|x-postfix-sender|envelope-from|envelope from|sender)\s*[:=]?"
+    r"\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$"
+)
 _NAME_ADDR = re.compile(r"[ \t]*<(?!mailto:)([^<>\s@:]+@[^<>\s]+)>", re.IGNORECASE)
 _URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
 # "host mx.example[192.0.2.1]: 550 ..." (Exim, Postfix) or "... said:" after a named server.
@@ -218,6 +222,13 @@ def _mentions(
                 continue
             before = scrubbed[: m.start()]
             if before.endswith(("=", "/", "?", ":")) or "message-id" in before.lower():
+                continue
+            tail = before[-40:].lower()
+            if ("from" in tail or "sender" in tail or "path" in tail) and _SENDER_FIELD.search(
+                tail
+            ):
+                # RFC 5321 MAIL FROM, Return-Path, Postfix's X-Postfix-Sender and the like
+                # name the message's return address: the report's own, never a failure.
                 continue
             if rank and before.endswith("may not follow "):
                 # Exim's "malformed address: <b> may not follow a": the address a malformed

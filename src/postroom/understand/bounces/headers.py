@@ -21,7 +21,9 @@ _ENCODED_GAP = re.compile(r"(\?=)\s+(=\?)")
 _ATOM = "A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-"
 ADDRESS = re.compile(
     rf"(?:\"[^\"\s\\@]{{1,64}}\"|(?<![{_ATOM}])[{_ATOM}][.{_ATOM}]*+)"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
+    # The top-level label: letters, or an IDNA A-label (RFC 5890: "xn--p1ai"), whose digits
+    # and hyphens a letters-only pattern would cut off ("example.xn").
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?\.)+(?:xn--[A-Za-z0-9]{1,59}|[A-Za-z]{2,24})\b"
 )
 _BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _MSGID = re.compile(r"<([^<>\s]{1,500})>")

@@ -138,10 +138,14 @@ _STAGE_WORDS: tuple[tuple[str, str, bool], ...] = (
     ("data", "data", True),
     ("message body", "data", False),
     ("after the message", "data", False),
+    # qmail-remote.c: "Remote host said: ... failed after I sent the message."
+    ("after i sent the message", "data", False),
     ("rcpt", "rcpt", True),
     ("does not like recipient", "rcpt", False),
     ("mail from", "mail", True),
     ("sender was rejected", "mail", False),
+    # qmail-remote.c: "Connected to H but my name was rejected." (the HELO)
+    ("my name was rejected", "conn", False),
     ("initial connection", "conn", False),
     ("helo", "conn", True),
     ("ehlo", "conn", True),

@@ -23,6 +23,7 @@ class Contents:
     texts: list[str] = field(default_factory=list)
     dsn: list[str] = field(default_factory=list)
     feedback: list[str] = field(default_factory=list)
+    mdn: list[str] = field(default_factory=list)
     returned: Part | None = None
     defects: list[str] = field(default_factory=list)
 
@@ -66,6 +67,8 @@ def collect(top: Part) -> Contents:
             out.dsn.append(text)
         elif ctype == "message/feedback-report":
             out.feedback.append(text)
+        elif ctype == "message/disposition-notification":
+            out.mdn.append(text)
         elif out.returned is None or part is top:
             out.texts.append(text)
     if not out.texts:

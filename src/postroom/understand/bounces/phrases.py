@@ -23,7 +23,11 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
         # Sender authentication failed: SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC 7489).
         "authfailure",
         (
-            r"\b(?:spf|dkim|dmarc)\b.{0,40}(?:fail|reject|policy|check|align|invalid|not pass)",
+            r"\b(?:spf|dkim|dmarc)\b.{0,40}(?:fail|reject|policy|check|align|invalid|not pass"
+            r"|unauthori[sz]ed|not authori[sz]ed)",
+            # Yahoo 5.7.9 and Google 5.7.26: the sender authenticated with neither SPF nor DKIM.
+            r"authenticate with (?:either )?(?:spf|dkim)",
+            r"sender is unauthenticated",
             r"\bbad spf",
             r"authentication checks? (?:failed|did not pass)",
             r"sender policy framework",
@@ -47,7 +51,11 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"unresolvable (?:relay )?host ?name",
         ),
     ),
-    ("virusdetected", (r"\bvirus", r"malware", r"infected")),
+    (
+        "virusdetected",
+        # Mimecast "Email rejected due to security policies" (its virus and score refusal).
+        (r"\bvirus", r"malware", r"infected", r"rejected due to security polic"),
+    ),
     (
         # The domain publishes that it takes no mail at all (RFC 7505 null MX, or no MX nor A).
         "notaccept",
@@ -59,20 +67,63 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"no mx (?:record|found|host)",
             r"(?:couldn't|could not|cannot) find a mail exchanger",
             r"no smtp service",
+            # OpenSMTPD mta.c: every MX refused every message.
+            r"destination seem to reject all mails",
         ),
     ),
     (
         # A list manager that has seen the Message-ID already refuses the copy as a loop: its
         # own protection, which Sisimai files under systemerror (not a routing loop).
         "systemerror",
-        (r"duplicated? message-?id",),
+        (
+            r"duplicated? message-?id",
+            # Rule 7 of BOUNCE-CODES.md: the receiving side's directory failed (qmail-ldap's
+            # "Unable to contact LDAP server", "Temporary failure in LDAP lookup", RFC 3463
+            # X.4.3): its own fault, not mail that expired.
+            r"\bldap (?:server|lookup|query|error|failure)",
+            r"(?:contact|reach|failure in|error in) (?:the )?ldap\b",
+            r"directory (?:server|service|lookup) (?:failure|failed|error|unavailable)",
+            # Postfix smtp/smtp_addr.c: "mail for D loops back to myself" (5.4.6).
+            r"loops back to myself",
+            # qmail-send.c / qmail-remote.c (#5.4.6): a loop through this host's own lists.
+            r"already has my delivered-to line",
+            r"isn't in my control/locals file",
+            # Courier "This domain's DNS violates RFC 1035."; Domino "Several matches found".
+            r"dns violates rfc",
+            r"several matches found",
+            # Google 4.3.0 "Temporary System Problem".
+            r"temporary system problem",
+        ),
+    ),
+    (
+        # Exim deliver.c: 'Too many "Received" headers - suspected mail loop'.
+        "contenterror",
+        (r"too many \"?received\"? headers",),
     ),
     (
         # A resolver's own failure report ("DNS Error: ... responded with code NXDOMAIN"): the
         # lookup failed on the way, which Sisimai files under networkerror whatever the answer
         # was. A null MX (above) is the one DNS answer that names its own reason.
         "networkerror",
-        (r"\bdns error\b",),
+        (
+            r"\bdns error\b",
+            # Postfix dns/dns_strerror.c: the temporary "Host not found, try again" (4.4.3),
+            # not the permanent "Host not found" (5.4.4, hostunknown below).
+            r"host not found, try again",
+            r"temporary failure in name resolution",
+            # Courier "DNS lookup failed."; OpenSMTPD mta.c "Network error on destination MXs".
+            r"dns lookup failed",
+            r"network error on destination",
+        ),
+    ),
+    (
+        # Rule 6 of BOUNCE-CODES.md: limited *because of* reputation (Microsoft 4.7.650,
+        # Google 4.7.0 "very low reputation") is badreputation, not a rate (speeding).
+        "badreputation",
+        (
+            r"(?:due to|because of) (?:the )?(?:(?:ip|domain|sender|sending|your) )*reputation",
+            r"(?:very |extremely )?(?:low|poor|bad) reputation",
+        ),
     ),
     (
         "systemfull",
@@ -113,6 +164,7 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"size limit exceeded",
             r"message (?:length|size) (?:is )?(?:larger|exceeds|too)",
             r"exceeds? (?:the )?(?:maximum|max) (?:message )?size",
+            r"(?:maximum|max) (?:e-?mail|message) size (?:exceeded|limit)",
             r"too large for",
             r"line (?:length )?limit exceeded",
             r"taille limite du message",
@@ -122,7 +174,11 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
         # The receiving side limits connections or recipients per session (RFC 5321 4.5.3.1).
         "toomanyconn",
         (
-            r"too many (?:connections|simultaneous|concurrent)",
+            r"too many (?:connections|simultaneous|concurrent|sessions)",
+            # Yahoo "Max message per connection reached"; Google 4.5.3 "Domain policy size per
+            # transaction exceeded" (RFC 5321 section 4.5.3.1.10: recipients per transaction).
+            r"per connection reached",
+            r"per transaction exceeded",
             r"too many recipients(?! (?:this|per|an|a|in the last) (?:hour|day|minute))",
             r"connection (?:rate )?limit",
             r"frequency limited",
@@ -135,6 +191,15 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"too many (?:messages|emails|mails)",
             r"too many recipients (?:this|per|an|a|in the last) (?:hour|day|minute)",
             r"sending rate",
+            # Google 4.2.1/5.2.1, Yahoo: the recipient receives mail too fast.
+            r"receiving (?:e-?mail|mail|messages) (?:too quickly|at a rate)",
+            r"too quickly",
+            # Google 5.4.5, Microsoft 5.1.90 / 5.7.700: daily and tenant sending limits.
+            r"(?:daily|hourly) (?:user )?(?:sending |relay |smtp relay )?limit",
+            r"sending limit",
+            r"exceeded threshold",
+            # Microsoft 4.3.2 STOREDRV "recipient thread limit exceeded".
+            r"thread limit",
             r"slow down",
             r"throttl",
         ),
@@ -152,7 +217,10 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             r"(?:account|mailbox|user|address|recipient)(?: \S+)?(?: has been| is)? "
             r"(?:disabled|suspended|deactivated|inactive|locked|frozen|expired)",
-            r"(?:account|mailbox|user) .{0,40}(?:is|has been) (?:disabled|suspended|deactivated)",
+            r"(?:account|mailbox|user|address) .{0,40}(?:is|has been) (?:disabled|suspended"
+            r"|deactivated|inactive)",
+            # qmail-ldap "Mailaddress is administratively disabled" (#5.2.1).
+            r"administratively disabled",
             r"(?:disabled|suspended|inactive|deactivated) (?:recipient|account|mailbox|user)",
             r"not active",
             # Not Postfix's "delivery temporarily suspended": that is its queue, not the mailbox.
@@ -186,9 +254,12 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"rfc ?(?:2822|5322)[- ](?:compliant|violation)",
             r"multiple .{0,20}addresses in from",
             r"duplicate header",
+            # Google 5.7.1: a message without the header fields RFC 5322 3.6 requires.
+            r"missing (?:a )?(?:valid )?(?:message-id|from|date)\b",
         ),
     ),
-    ("badreputation", (r"reputation", r"user complaints")),
+    # Barracuda's "blocked using Barracuda Reputation" is a block list (BOUNCE-CODES.md G).
+    ("badreputation", (r"(?<!barracuda )reputation", r"user complaints")),
     (
         # Refusals that cite a content or protocol policy rather than the sender's address.
         "policyviolation",
@@ -214,12 +285,23 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         # The recipient set their own rules against this mail.
         "filtered",
-        (r"recipient(?:'s)? preferences", r"refused by recipient", r"recipient refuses"),
+        (
+            r"recipient(?:'s)? preferences",
+            r"refused by recipient",
+            r"recipient refuses",
+            # Domino: the user's own delivery rules (GS lhost/via-domino.go).
+            r"cannot route mail to user",
+        ),
     ),
     (
         # A host the sender kept failing to reach until it gave up or deferred (Gmail, Zoho).
         "expired",
         (r"did not accept our requests to connect", r"host (?:is )?(?:not |un)reachable"),
+    ),
+    (
+        # Postfix smtpd_check.c "Sender address rejected: Domain not found": the sender's.
+        "rejected",
+        (r"sender (?:address )?(?:rejected|domain)[^.]{0,20}(?:not found|does ?n[o']t exist)",),
     ),
     (
         "hostunknown",
@@ -230,6 +312,9 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"unknown host",
             r"no such domain",
             r"unrouteable (?:mail )?(?:domain|address)",
+            # Exim routers/dnslookup.c.
+            r"all relevant mx records point to non-existent hosts",
+            r"all host address lookups failed permanently",
             r"\b[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,6}\.[a-z]{2,24} (?:does not|doesn't) exist",
             r"(?:recipient |destination )?domain (?:name )?(?:not found|does not exist|"
             r"doesn't exist|is unknown|unknown)",
@@ -240,7 +325,7 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         # A block list entry for an address (the sender's), not for the sending host's IP.
         "rejected",
-        (r"address (?:that )?(?:has been |is )(?:black|block|deny) ?listed",),
+        (r"(?<!ip )address (?:that )?(?:has been |is )(?:black|block|deny) ?listed",),
     ),
     (
         # The sending IP is on a DNS block list (RFC 5782) or refused as such.
@@ -270,6 +355,18 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"client host .{0,40}rejected",
             r"service refused",
             r"service refuse\b",
+            # T-Online's refusal of a sender without (or with an unknown) reputation: "554
+            # IP=... - A problem occurred. (Ask your postmaster ...) (BL)" (BOUNCE-CODES.md F).
+            r"a problem occurred\. \(ask your postmaster",
+            # Google 4.7.0 "IP not in whitelist for RCPT domain"; 4.7.28/5.7.28 "an unusual
+            # rate of unsolicited mail originating from your IP" (a block, G).
+            r"not in (?:the )?(?:whitelist|allow ?list)",
+            r"unusual rate of",
+            # Yahoo [TSS09]/[TSS11] "will be permanently deferred"; QQ "Suspected spam ip".
+            r"permanently deferred",
+            r"spam ip\b",
+            # Outlook.com's own codes (OLC): SC-00x, DY-00x, OU-00x are blocks.
+            r"\b(?:sc|dy|ou)-00[1-4]\b",
         ),
     ),
     (
@@ -284,6 +381,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"looks like spam",
             # Orange/Wanadoo's content filter: "Mail rejete. Mail rejected."
             r"mail rejet[eé]",
+            # QQ "Mail content denied".
+            r"content denied",
         ),
     ),
     (
@@ -312,11 +411,30 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"google groups",
             # A mailing list that takes posts from its members only.
             r"\byou are not (?:a )?member",
+            # Mimecast "Administrative prohibition envelope blocked", "Envelope blocked";
+            # Microsoft 5.7.1 "Delivery not authorized, message refused".
+            r"administrative prohibition",
+            r"envelope blocked",
+            r"delivery not authori[sz]ed, message refused",
         ),
     ),
     (
+        # SMTP AUTH (RFC 4954) was required of the sending client: Microsoft 5.7.57 "Client
+        # not authenticated to send anonymous mail", 5.7.1 "Client was not authenticated".
+        "securityerror",
+        (r"client (?:was )?not authenticated", r"turn on smtp authentication"),
+    ),
+    (
         "failedstarttls",
-        (r"starttls", r"(?:does not|doesn't) support tls", r"tls (?:handshake|negotiation)"),
+        (
+            r"starttls",
+            r"(?:does not|doesn't) support tls",
+            r"tls (?:handshake|negotiation)",
+            # Google 4.7.0 "TLS required for RCPT domain"; Mimecast "This route requires
+            # encryption (TLS)".
+            r"\btls (?:is )?required",
+            r"requires (?:encryption|tls)",
+        ),
     ),
     (
         "networkerror",
@@ -333,6 +451,8 @@ SPECIFIC: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"loops back",
             r"too many hops",
             r"routing loop",
+            # OpenSMTPD mta.c "Loop detected".
+            r"loop detected",
         ),
     ),
     (
@@ -398,6 +518,14 @@ GENERAL: tuple[tuple[str, tuple[str, ...]], ...] = (
         "expired",
         (
             r"retry (?:timeout|time) (?:exceeded|expired)",
+            # Exim retry.c and transports/smtp.c: the host has failed for too long.
+            r"have been failing for a long time",
+            r"retry time not reached for any host after a long failure period",
+            # OpenSMTPD queue.c "Envelope expired"; Haraka "Too many failures"; Sendmail
+            # "Cannot send message for 5 days".
+            r"envelope expired",
+            r"too many failures",
+            r"cannot send message for",
             r"could not deliver for the last",
             r"could not be delivered for (?:more than )?[0-9]{1,3} (?:hours|days)",
             r"(?:still )?undelivered after [0-9]{1,3} (?:hours|days)",

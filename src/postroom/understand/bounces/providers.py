@@ -19,6 +19,10 @@ reading stands.
   user complaints" is its verdict on the sender, whatever its reputation (``rejected``).
 - **Outlook.com / Hotmail** reporting its own mailbox: RFC 5321's "Requested action not taken:
   mailbox unavailable" is its unknown-mailbox answer.
+- **GMX, web.de, 1&1/IONOS** send no enhanced codes; their "550 Requested action not taken:
+  mailbox unavailable" means the recipient does not exist (their postmaster pages, [UI]).
+- **QQ** (``qq.com``): "550 Mailbox unavailable or access denied" is its answer to a recipient
+  getting mail too fast, not an unknown one (service.mail.qq.com/detail/122, [QQ]).
 - **IMail** (``X-Mailer: <SMTP32 ...>``) writes its own notices as "<verdict>: <address>" in a
   fixed vocabulary ("Unknown user", "Invalid final delivery userid", "User mailbox exceeds
   allowed size").
@@ -52,6 +56,8 @@ _KDDI_FILTER = re.compile(r"\b[45][0-9][0-9] ?: ?user unknown")  # "550 : User u
 _DOCOMO = (".docomo.ne.jp",)
 _YAHOO = (".yahoodns.net",)
 _HOTMAIL = (".hotmail.com", ".outlook.com")
+_UNITED_INTERNET = (".gmx.net", ".gmx.com", ".gmx.de", ".web.de", ".1and1.com", ".ionos.com")
+_QQ = (".qq.com",)
 
 # IMail's own notice lines, "<verdict>: <address>" (its vocabulary, in its order of lines).
 _IMAIL = re.compile(
@@ -92,7 +98,9 @@ def provider_reason(
     yahoo = bool(host and _at(host, _YAHOO))
     hotmail = bool(origin.reporter) and command is None and _at(origin.reporter, _HOTMAIL)
     imail = origin.mailer.startswith("<smtp32 ")
-    if not (kddi or docomo or yahoo or hotmail or imail):
+    united = bool(host and _at(host, _UNITED_INTERNET)) or _at(domain, _UNITED_INTERNET)
+    qq = bool(host and _at(host, _QQ)) or _at(domain, _QQ)
+    if not (kddi or docomo or yahoo or hotmail or imail or united or qq):
         return None
     low = text[:3072].lower()
     if kddi and "user unknown" in low:
@@ -111,8 +119,10 @@ def provider_reason(
             return "rejected"
     if yahoo and "unexpected volume or user complaints" in low:
         return "rejected"
-    if hotmail and "requested action not taken: mailbox unavailable" in low:
+    if (hotmail or united) and "requested action not taken: mailbox unavailable" in low:
         return "userunknown"
+    if qq and "mailbox unavailable or access denied" in low:
+        return "speeding"
     if imail:
         m = _IMAIL.search(low)
         if m is not None:

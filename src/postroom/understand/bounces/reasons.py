@@ -78,6 +78,15 @@ _INDEX = PhraseIndex(
     {"specific": SPECIFIC, "unknown": (("userunknown", MAILBOX_UNKNOWN),), "general": GENERAL}
 )
 
+# Connecting failed, or a lookup failed for now (Postfix smtp/smtp_connect.c and
+# dns/dns_strerror.c, qmail-remote.c): the causes a queue gives up on when they last.
+_CONNECT_FAILED = re.compile(
+    r"connect(?:ion)? to .{0,120}(?:refused|timed out)|connection (?:refused|timed out)"
+    r"|no route to host|network (?:is )?unreachable|(?:unable to|could not|couldn't) connect"
+    r"|establish an? (?:smtp )?connection|host not found, try again"
+    r"|temporary failure in name resolution"
+)
+
 # SMTP stages at which a refusal the words do not explain is the sender's (step 6).
 _SENDER_STAGES = frozenset({"mail", "data"})
 
@@ -130,7 +139,7 @@ def _mailbox_unknown(by_status: str | None, command: str | None) -> str:
     """
     if command == "mail":
         return "rejected"
-    if by_status == "userunknown" or command == "rcpt":
+    if by_status == "userunknown" or command in ("rcpt", "local"):
         return "userunknown"
     return "filtered"
 
@@ -302,6 +311,16 @@ def decide_reason(
         return "blocked"
     if reason is None and action == "delayed":
         # Still queued with no cause given: the notice reports the retries running out.
+        return "expired"
+    if (
+        reason == "networkerror"
+        and action == "failed"
+        and (status or "").startswith("4")
+        and _CONNECT_FAILED.search(sample or _sample(context))
+    ):
+        # Rule 8 of BOUNCE-CODES.md: a final report under a persistent transient code is mail
+        # that expired in the queue; a host that could not be reached (or a DNS lookup that
+        # failed for now) is why, and the retries ran out ("expired S when final").
         return "expired"
     if reason is None:
         # Something was stated that no rule reads (a code, or a report's Diagnostic-Code, which

@@ -24,6 +24,7 @@ from .reasons import (
 )
 from .ses import SesNotification
 from .types import RecipientResult
+from .vendors import vendor_reason
 
 _DELAY = re.compile(
     r"\bdelayed\b|will (?:keep|continue|be) (?:trying"
@@ -41,6 +42,7 @@ def _delayed(low: str) -> bool:
 
 # An RFC 5321 reply code just before an enhanced code: "550 5.1.1", "550-'5.7.1", "550 #5.1.0".
 _AFTER_REPLY = re.compile(r"(?<!\d)[245]\d\d[ \-]['\"(#]{0,2}$")
+_EXPIRED_ENVELOPE = "envelope expired"
 _NON_FINAL = frozenset({"delivered", "relayed", "expanded", "delayed"})
 
 
@@ -56,13 +58,16 @@ def build(
     category: str | None = None,
     notice: str | None = None,
     origin: Origin = NOWHERE,
+    local: bool = False,
 ) -> RecipientResult:
     """One recipient: status, reply code and reason from the fields and the context text.
 
     ``mailer`` says the RFC 3464 section 2.3.6 diagnostic came from a local program
     (``X-Unix``), ``category`` is a vendor's bounce category field, ``notice`` what the
     notice says of the whole message; see ``decide_reason``. ``origin`` names the system
-    that wrote the bounce, for the rules of :mod:`.providers`, which decide first.
+    that wrote the bounce, for the rules of :mod:`.providers`, which decide first. ``local``
+    says the report's own fields show the reporting MTA failed the address itself (an
+    RFC 3464 report without ``Remote-MTA`` nor an SMTP diagnostic).
     """
     diag = " ".join(diagnostic.split()) if diagnostic else None
     text = diag or " ".join(context.split())
@@ -74,15 +79,24 @@ def build(
         )
     clean = scrub(text if diag else context)
     command = find_command(context) or (find_command(diag) if diag else None)
-    reason = provider_reason(origin, address, remote_host, text, status, command) or decide_reason(
-        status,
-        clean,
-        command,
-        context=context if diag else None,
-        action=action,
-        mailer=mailer,
-        category=category,
-        notice=notice,
+    if command is None and local and remote_host is None and reply_code is None:
+        # No remote server answered: the reporting MTA, which holds the mailbox, refused the
+        # address while routing it (Exim's "Unknown user", Postfix local's "unknown user"),
+        # which is the verdict RFC 5321 section 3.3 has a server give at RCPT.
+        command = "local"
+    reason = (
+        provider_reason(origin, address, remote_host, text, status, command)
+        or vendor_reason(status, text, remote_host, origin.reporter)
+        or decide_reason(
+            status,
+            clean,
+            command,
+            context=context if diag else None,
+            action=action,
+            mailer=mailer,
+            category=category,
+            notice=notice,
+        )
     )
     inferred = False
     temporary = action == "delayed" or (status or "").startswith("4")
@@ -95,6 +109,10 @@ def build(
             if (temporary or _delayed(context[:3000].lower())) and reason != "expired"
             else "failed"
         )
+    if action == "delayed" and _EXPIRED_ENVELOPE in (diag or context[:3000]).lower():
+        # OpenSMTPD queue.c removes an envelope when its time runs out ("Envelope expired")
+        # and then reports it with its delay template: the message is gone, so it failed.
+        action = "failed"
     hard = is_hard(reason, status) and action != "delayed"
     return RecipientResult(
         address,
@@ -183,6 +201,8 @@ def from_dsn(report: DsnReport, notice: str, origin: Origin = NOWHERE) -> list[R
                 category=group.category,
                 notice=f"{group.status_comment or ''}\n{whole}",
                 origin=origin,
+                local=group.remote_mta is None
+                and not (group.diagnostic_type or "").startswith("smtp"),
             )
         )
     return out

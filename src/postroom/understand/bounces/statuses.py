@@ -68,6 +68,11 @@ DETAILS: dict[str, str] = {
     "7.29": "authfailure",  # ARC validation failure
 }
 
+# Persistent transient (class 4) codes whose meaning differs from the permanent one: a 4.1.2 is
+# a DNS lookup that failed for now (qmail "#4.1.2"), a 4.4.4 a route not found for now
+# (BOUNCE-CODES.md A: "5.4.4 hostunknown H; 4.4.4 networkerror S").
+_TRANSIENT: dict[str, str] = {"1.2": "networkerror", "4.4": "networkerror"}
+
 # Subject digit -> reason, for details no table names (X.6.9, X.5.7, ...).
 SUBJECTS: dict[str, str] = {
     "1": "userunknown",
@@ -151,6 +156,8 @@ def reason_from_status(status: str | None) -> str | None:
     subject, _, detail = rest.partition(".")
     if detail == "0" and subject in ("0", "3"):
         return None
+    if status[0] == "4" and rest in _TRANSIENT:
+        return _TRANSIENT[rest]
     return DETAILS.get(rest) or SUBJECTS.get(subject)
 
 
@@ -158,7 +165,8 @@ def is_precise(status: str | None) -> bool:
     """Whether a failure code names its condition beyond what any diagnostic text could add."""
     if not status or status[0] not in "45":
         return False
-    return status.partition(".")[2] in PRECISE
+    rest = status.partition(".")[2]
+    return rest in PRECISE and not (status[0] == "4" and rest in _TRANSIENT)
 
 
 def is_generic(status: str | None) -> bool:

@@ -17,6 +17,7 @@ class MessageKind(enum.StrEnum):
     AUTO_REPLY = "auto_reply"
     COMPLAINT = "complaint"
     DELIVERED = "delivered"
+    READ_RECEIPT = "read_receipt"
     NORMAL = "normal"
 
 
