@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from postroom.addresses import AddressCodec, Keyring, new_session_key
 from postroom.compose.digest import DigestItem, DigestParts, render_digest
@@ -31,6 +31,11 @@ from postroom.inbound.types import Envelope, InboundResult
 from postroom.mailer import MailTransport, transport_from_settings
 from postroom.settings import Settings
 from postroom.store import Database, open_database, repos
+
+if TYPE_CHECKING:
+    from postroom.compose.email import Email
+    from postroom.jobs.worker import Worker
+    from postroom.sending import EmailState, SendResult
 
 F = TypeVar("F", bound=HandlerFunc)
 
@@ -152,12 +157,17 @@ class Postroom:
             self._transport_owned = True
         return self._transport
 
+    def codec_keyring(self) -> Keyring:
+        """The address keyring; tracking tokens are signed with it too (own HMAC label)."""
+        settings = self.settings
+        settings.require_keys()
+        return Keyring.from_secrets(settings.address_keys, settings.signing_key_id)
+
     @property
     def codec(self) -> AddressCodec:
         if self._codec is None:
             settings = self.settings
-            settings.require_keys()
-            keyring = Keyring.from_secrets(settings.address_keys, settings.signing_key_id)
+            keyring = self.codec_keyring()
             self._codec = AddressCodec(
                 keyring,
                 domain=settings.reply_domain,
@@ -342,6 +352,32 @@ class Postroom:
             sessions = repos.delete_sessions_expired_before(tx, now - age)
             ids = repos.delete_message_ids_before(tx, now - age - self.settings.session_ttl)
         return Pruned(sessions, ids)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, email: Email) -> SendResult:
+        """Queue one copy of ``email`` per recipient and return at once (a worker sends them).
+
+        Everything is checked first (account, addresses, headers, the reply handler, the size
+        against the server's SIZE); bad input raises :class:`~postroom.errors.ComposeError` or
+        :class:`~postroom.errors.AccountError` and queues nothing. Suppressed recipients are
+        reported in ``result.skipped``.
+        """
+        from postroom.sending import queue_email
+
+        return queue_email(self, email)
+
+    def email(self, email_id: int) -> EmailState:
+        """Every recipient's state of a sent email."""
+        from postroom.sending import email_state
+
+        return email_state(self, email_id)
+
+    def worker(self, **options: Any) -> Worker:
+        """A :class:`~postroom.jobs.worker.Worker` for this application (``postroom worker``)."""
+        from postroom.jobs.worker import Worker
+
+        return Worker(self, **options)
 
     # -- inbound ---------------------------------------------------------------------------
 

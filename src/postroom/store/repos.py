@@ -288,6 +288,38 @@ def suppress_user(
     return result.scalar_one_or_none() is not None
 
 
+def suppress_address(
+    tx: Tx,
+    *,
+    address: str,
+    user_id: int | None,
+    reason: str,
+    now: datetime,
+    details: Mapping[str, Any],
+) -> bool:
+    """Suppress an address postroom sent to (and its user, when known); False when it already
+    was. Addresses are stored lower-cased, as the send path looks them up."""
+    address = address.strip().lower()
+    if user_id is not None:
+        return suppress_user(
+            tx, user_id=user_id, address=address, reason=reason, now=now, details=details
+        )
+    conn = _conn(tx)
+    if conn.execute(select(SUPPRESSIONS.c.id).where(SUPPRESSIONS.c.address == address)).first():
+        return False
+    conn.execute(
+        SUPPRESSIONS.insert(),
+        {
+            "user_id": None,
+            "address": address,
+            "reason": reason,
+            "created_at": now,
+            "details": dict(details),
+        },
+    )
+    return True
+
+
 def is_suppressed(tx: Tx, user_id: int) -> bool:
     query = select(SUPPRESSIONS.c.id).where(SUPPRESSIONS.c.user_id == user_id)
     return _conn(tx).execute(query).first() is not None
