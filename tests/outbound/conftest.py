@@ -1,4 +1,5 @@
-"""Fixtures of the outbound tests: a scripted SMTP server and test certificates."""
+"""Fixtures of the outbound tests: a scripted SMTP server, test certificates, and the real mail
+servers with STARTTLS on the submission port."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from support.certs import Certificates, make_certificates
+from support.mailservers import MailServers, start_mail_servers
 from support.smtpserver import ScriptedSmtpServer
 
 
@@ -19,3 +21,13 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 def server() -> Iterator[ScriptedSmtpServer]:
     with ScriptedSmtpServer() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def tls_mail_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServers]:
+    """Dovecot and Postfix whose submission port offers STARTTLS (AUTH only after it)."""
+    servers = start_mail_servers(tmp_path_factory.mktemp("tls-mailservers"), submission_tls=True)
+    try:
+        yield servers
+    finally:
+        servers.stop()
