@@ -19,6 +19,7 @@ bench:
 	@.venv/bin/python bench/classify.py
 	@.venv/bin/python bench/extract.py
 	@.venv/bin/python bench/addresses.py
+	@.venv/bin/python bench/send.py
 
 setup:
 	@scripts/bootstrap
