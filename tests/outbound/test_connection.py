@@ -334,3 +334,18 @@ def test_ehlo_name_is_an_address_literal_by_default(server: ScriptedSmtpServer) 
         pass
     assert server.commands[0] == "EHLO [127.0.0.1]"
     assert socket.gethostname()  # the machine's name is never looked up
+
+
+def test_a_tls_handshake_that_never_finishes_times_out() -> None:
+    # A listening socket nobody serves: the TCP connection opens, the ClientHello is never
+    # answered.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        tls = ConnectionSettings(
+            "127.0.0.1", port, security=Security.TLS, timeouts=Timeouts(command=0.3)
+        )
+        with pytest.raises(SmtpTimeout, match="TLS handshake") as failed:
+            SmtpConnection.open(tls)
+        assert failed.value.phase == "TLS handshake"
