@@ -184,6 +184,7 @@ class SmtpConnection:
                 continue
             if reply.code == 235:
                 return
+            self._quit_quietly()
             raise AuthFailed(
                 _explain_auth_failure(settings, reply, protocol.auth_details),
                 reply,
@@ -348,7 +349,9 @@ class SmtpConnection:
                     f"{self.settings.endpoint} closed the connection during {command.label}{said}"
                 )
             if event.command is not command:
-                raise ProtocolError(f"reply to {event.command.label} while expecting {command}")
+                raise ProtocolError(
+                    f"reply to {event.command.label} while expecting {command.label}"
+                )
             if event.reply.code == 421:
                 self._abort()
                 if command is Command.CONNECT:
