@@ -12,9 +12,10 @@ Then through a loopback TCP proxy (another process, asyncio) that delays every c
 four round trips per message and postroom one.
 
 The machine is shared, so loopback rows run ``--rounds`` times, interleaved, and the median
-of each row counts. Targets, printed with each ratio: postroom >= 0.5x smtp-source and >= 2x smtplib at 1 and 4
-connections; through the proxy >= 3x smtplib. A row is a function ``row_*(target, connections,
-messages) -> Row``, so further rows (postroom through its queue) slot in.
+of each row counts. Targets, printed with each ratio: postroom >= 0.5x smtp-source and >= 2x
+smtplib at 1 and 4 connections; through the proxy >= 3x smtplib. A row is a function
+``row_*(target, connections, messages) -> Row``, so further rows (postroom through its queue)
+slot in.
 """
 
 from __future__ import annotations
