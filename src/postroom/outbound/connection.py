@@ -56,7 +56,8 @@ _EHLO_UNKNOWN = frozenset({500, 502, 504, 550})
 
 
 class SmtpConnection:
-    """One SMTP session over TCP, set up by :meth:`open`."""
+    """One SMTP session over TCP, set up by :meth:`open`. One thread uses it at a time (a
+    pool hands a connection to one worker thread)."""
 
     def __init__(self, settings: ConnectionSettings, sock: socket.socket) -> None:
         self.settings = settings

@@ -3,18 +3,23 @@
 (a :class:`Replied`, a :class:`ConnectionClosed`, or :data:`NEED_DATA`), and write the bytes its
 command methods return. No socket, no clock: every server answer is a plain unit test.
 
-States and transitions (what the client has sent; replies move them on)::
+States follow what the client has sent; replies move them on::
 
-    GREETING --220--> HELLO --EHLO/HELO 250--> READY <--------------------------+
-        |  (other)       ^ (EHLO 5xx: HELO next)  |  |  |                         |
-        v                |                         |  |  +--AUTH--> AUTH --235/5xx-+
-     REFUSED             +--tls_established()--+   |  |             (334: auth_response)
-                                               |   |  +--STARTTLS--> STARTTLS --220--> TLS_READY
-    READY --MAIL--> TRANSACTION --RCPT...--> TRANSACTION --DATA--> DATA --354--> BODY
-      ^                  |   (RSET)                                  | (other)    |
-      +------------------+                   TRANSACTION <-----------+            |
-      +-----------------------------------send_body()-------------------------------+
-    any --QUIT--> QUITTING --221--> CLOSED;  421 at any moment, or end of file --> CLOSED
+    state            sent / received                      next state
+    GREETING         220 greeting                         HELLO
+    GREETING         another greeting (554)               REFUSED: only QUIT
+    HELLO            EHLO or HELO, then 250               READY
+    HELLO            EHLO, then 5yz                       HELLO: send HELO (RFC 5321 3.2)
+    READY            STARTTLS                             STARTTLS: 220 -> TLS_READY, else READY
+    TLS_READY        tls_established()                    HELLO, capabilities forgotten
+    READY            AUTH                                 AUTH: 334 -> auth_response(), else READY
+    READY            MAIL                                 TRANSACTION
+    TRANSACTION      RCPT (any number)                    TRANSACTION
+    TRANSACTION      DATA                                 DATA: 354 -> BODY, else TRANSACTION
+    BODY             send_body() (content and ".")        READY
+    READY/TRANSACTION RSET                                READY
+    HELLO/READY/TRANSACTION/REFUSED QUIT                  QUITTING: 221 -> CLOSED
+    any              421, end of stream, garbage          CLOSED
 
 PIPELINING (RFC 2920): when the server offers it, a command may be sent before the replies to
 earlier ones, except after EHLO, HELO, STARTTLS, AUTH, DATA, NOOP or QUIT, which end a group
