@@ -268,7 +268,7 @@ class Timeouts:
     @classmethod
     def uniform(cls, seconds: float) -> Timeouts:
         """The same limit for every phase (tests use a small one)."""
-        return cls(*(seconds,) * 8)
+        return cls(**{name: seconds for name in cls.__dataclass_fields__})
 
     def for_reply(self, command: Command) -> float:
         """How long to wait for the reply to ``command``."""
