@@ -5,8 +5,8 @@
 Rows (5 KB messages, one recipient each, counted at the sink):
 - smtp-source (Postfix's C load generator, connection reused: ``-d``), 1 and 4 sessions;
 - a plain smtplib loop reusing its connection, 1 and 4 threads;
-- postroom's connection shell (``SmtpConnection.deliver``, PIPELINING), 1 and 4 connections
-  (one thread each).
+- postroom's connection shell (``SmtpConnection.deliver``, PIPELINING), 1 and 4 connections,
+  one thread each, and again one process each (as postroom's workers run).
 Then through a loopback TCP proxy (another process, asyncio) that delays every chunk by
 ``--delay`` (10 ms) in each direction, order kept: a network's round trip. There smtplib waits
 four round trips per message and postroom one.
@@ -256,6 +256,24 @@ def row_postroom(target: Target, connections: int, messages: int) -> Row:
     return Row("postroom shell", connections, messages, seconds, sum(accepted))
 
 
+def _postroom_part(target: Target, part: range) -> int:
+    settings = ConnectionSettings(target.host, target.port, security=Security.NONE)
+    with SmtpConnection.open(settings) as conn:
+        copies = (OutgoingCopy(SENDER, f"r{n}@sink.test", message(n)) for n in part)
+        return sum(result.accepted for result in conn.deliver(copies))
+
+
+def row_postroom_processes(target: Target, connections: int, messages: int) -> Row:
+    """One connection per process, as postroom's workers run: no shared interpreter lock."""
+    with multiprocessing.Pool(connections) as pool:
+        pool.map(abs, range(connections))  # the processes are up before the clock starts
+        started = time.perf_counter()
+        parts = [(target, part) for part in _split(messages, connections)]
+        accepted = sum(pool.starmap(_postroom_part, parts))
+        seconds = time.perf_counter() - started
+    return Row("postroom procs", connections, messages, seconds, accepted)
+
+
 def measure(
     sink: Sink, function: RowFunction, target: Target, connections: int, messages: int
 ) -> Row:
@@ -275,8 +293,8 @@ def ratio(mine: Row, peer: Row, target: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=8000, help="per loopback row")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every row (median)")
+    parser.add_argument("--messages", type=int, default=5000, help="per loopback row")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of every row (median)")
     parser.add_argument("--proxy-messages", type=int, default=50, help="per connection, via proxy")
     parser.add_argument("--delay", type=float, default=0.010, help="seconds each way")
     args = parser.parse_args()
@@ -291,20 +309,26 @@ def main() -> None:
             f"loopback, {SIZE}-byte messages, {args.messages} per row, smtp-sink on port "
             f"{sink.port}; rounds interleaved, the median counts (the machine is shared)"
         )
-        loopback: list[RowFunction] = [row_smtp_source, row_smtplib, row_postroom]
+        loopback: list[RowFunction] = [
+            row_smtp_source,
+            row_smtplib,
+            row_postroom,
+            row_postroom_processes,
+        ]
         medians = run_rows(sink, target, loopback, args.messages, args.rounds, per_connection=False)
         for connections in (1, 4):
-            mine = medians[("row_postroom", connections)]
-            for peer, goal in (("row_smtp_source", 0.5), ("row_smtplib", 2.0)):
-                versus = ratio(mine, medians[(peer, connections)], goal)
-                print(f"  postroom, {connections} conn: {versus}")
+            for name, label in (("row_postroom", "threads"), ("row_postroom_processes", "procs")):
+                mine = medians[(name, connections)]
+                for peer, goal in (("row_smtp_source", 0.5), ("row_smtplib", 2.0)):
+                    versus = ratio(mine, medians[(peer, connections)], goal)
+                    print(f"  postroom {label}, {connections} conn: {versus}")
 
         proxy = DelayProxy(target, args.delay)
         try:
             print(f"through a proxy adding {args.delay * 1000:g} ms each way")
             slow = run_rows(
-                sink, proxy.target, [row_smtplib, row_postroom], args.proxy_messages, 1,
-                per_connection=True,
+                sink, proxy.target, [row_smtplib, row_postroom], args.proxy_messages,
+                max(1, args.rounds // 2), per_connection=True,
             )  # fmt: skip
             for connections in (1, 4):
                 mine, peer = slow[("row_postroom", connections)], slow[("row_smtplib", connections)]
