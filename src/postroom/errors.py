@@ -16,6 +16,17 @@ catch the whole family with one clause and the command line can map each branch 
     ├── InboundError             a received message cannot be handled
     │   ├── UnparseableMessage
     │   └── MessageInProgress    the same message is being handled right now: retry later
+    ├── SecretError              an account secret cannot be decrypted with the configured keys
+    ├── AccountError             no such account, or an account that cannot be used as asked
+    ├── QueueError               the delivery queue refused a request (unknown email, ...)
+    ├── OAuthError               no usable OAuth 2.0 access token for an XOAUTH2 login
+    │   ├── OAuthRevoked         invalid_grant: the refresh token was revoked or expired
+    │   ├── OAuthClientRejected  invalid_client, unauthorized_client: check client id/secret
+    │   ├── OAuthRequestRejected invalid_request, invalid_scope, unsupported_grant_type
+    │   ├── OAuthEndpointError   the token endpoint's answer is not RFC 6749 (wrong token_url)
+    │   ├── OAuthUnavailable     network failure, timeout, 5xx: transient, retry later
+    │   ├── OAuthCredentialsInvalid  stored credentials that cannot be used as they are
+    │   └── XOAuth2LoginRefused  the SMTP server refused the XOAUTH2 login (names the fix)
     ├── OutboundError            talking to an SMTP server to send mail failed
     │   ├── ConnectFailed        the server cannot be reached (refused, unknown host, greeting 554)
     │   ├── TlsFailed            STARTTLS not offered, or the certificate or handshake failed
@@ -101,17 +112,75 @@ class MessageInProgress(InboundError):
     """
 
 
-class Reject(PostroomError):
-    """Raised by a handler to refuse a reply; the sender gets an error email with the explanation.
+class SecretError(PostroomError):
+    """A stored account secret cannot be decrypted with ``[accounts] keys`` (the key that
+    wrote it was removed): the message says which key to put back."""
 
-    ``code`` is a short machine-readable reason (``"closed_topic"``), ``explanation`` is the
-    human sentence put into the error email.
+
+class AccountError(PostroomError):
+    """No account of that name, a duplicate name, or an account missing what a send needs."""
+
+
+class QueueError(PostroomError):
+    """A request to the durable queue that cannot be served (an unknown email id, ...)."""
+
+
+class OAuthError(PostroomError):
+    """No usable OAuth 2.0 access token (RFC 6749): the message names the problem and the fix.
+
+    ``code`` is the RFC 6749 section 5.2 error code when the token endpoint gave one,
+    ``transient`` says whether trying again later may succeed (network failures, 5xx).
     """
 
-    def __init__(self, code: str, explanation: str) -> None:
+    transient = False
+
+    def __init__(self, problem: str, fix: str, *, code: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
         self.code = code
-        self.explanation = explanation
-        super().__init__(f"{code}: {explanation}")
+        super().__init__(f"{problem}: {fix}")
+
+
+class OAuthRevoked(OAuthError):
+    """invalid_grant: the refresh token was revoked, has expired or was issued to another client.
+
+    Nothing but a new authorisation by the account's owner helps.
+    """
+
+
+class OAuthClientRejected(OAuthError):
+    """invalid_client or unauthorized_client: the client id or secret is wrong or not allowed."""
+
+
+class OAuthRequestRejected(OAuthError):
+    """invalid_request, invalid_scope, unsupported_grant_type or an error code RFC 6749 lacks."""
+
+
+class OAuthEndpointError(OAuthError):
+    """The token endpoint answered outside RFC 6749 (not JSON, no access_token, a redirect, a
+    certificate that does not verify): ``token_url`` most likely names the wrong endpoint."""
+
+
+class OAuthUnavailable(OAuthError):
+    """The token endpoint cannot be reached or failed (timeout, 5xx, 429): retry later."""
+
+    transient = True
+
+
+class OAuthCredentialsInvalid(OAuthError):
+    """Stored OAuth credentials that cannot be used: unreadable, or an insecure token URL."""
+
+
+class XOAuth2LoginRefused(OAuthError):
+    """The SMTP server refused an XOAUTH2 login even after a refresh; the message names the fix.
+
+    ``reply`` is the server's answer as received (code and text).
+    """
+
+    def __init__(self, problem: str, fix: str, *, reply: str, transient: bool = False) -> None:
+        self.reply = reply
+        self.transient = transient
+        super().__init__(problem, fix)
 
 
 class OutboundError(PostroomError):
@@ -174,3 +243,16 @@ class ExtensionMissing(OutboundError):
 
 class ClientStateError(OutboundError):
     """postroom's SMTP client was asked for a command its state does not allow: a bug."""
+
+
+class Reject(PostroomError):
+    """Raised by a handler to refuse a reply; the sender gets an error email with the explanation.
+
+    ``code`` is a short machine-readable reason (``"closed_topic"``), ``explanation`` is the
+    human sentence put into the error email.
+    """
+
+    def __init__(self, code: str, explanation: str) -> None:
+        self.code = code
+        self.explanation = explanation
+        super().__init__(f"{code}: {explanation}")

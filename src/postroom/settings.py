@@ -53,6 +53,35 @@ class ErrorMailSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SendingSettings:
+    """How the durable queue delivers copies (defaults follow Postfix's queue manager).
+
+    ``max_age``: a copy still not delivered after this long fails (``maximal_queue_lifetime``,
+    5 days). Retries back off exponentially from ``min_backoff`` to ``max_backoff`` with jitter
+    (``minimal_backoff_time`` 300 s, ``maximal_backoff_time`` 4000 s). ``lease``: how long a
+    worker's claim on a copy lasts before another worker may take it over. ``batch``: copies
+    claimed at once per connection. ``suppress_gone``: a permanent failure that says the
+    address does not exist suppresses it (hard bounces, complaints and unsubscribes always do).
+    """
+
+    max_age: timedelta = timedelta(days=5)
+    min_backoff: timedelta = timedelta(seconds=300)
+    max_backoff: timedelta = timedelta(seconds=4000)
+    lease: timedelta = timedelta(seconds=120)
+    batch: int = 50
+    suppress_gone: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingSettings:
+    """Where recipients reach ``postroom serve`` (the pixel, click and unsubscribe URLs of
+    every copy start with ``base_url``) and whether copies are tracked at all."""
+
+    base_url: str = "http://localhost:8025"
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything postroom reads from its configuration. Vary it with :meth:`clone`."""
 
@@ -69,6 +98,10 @@ class Settings:
     report_addresses: tuple[str, ...] = ()
     bounces: BounceSettings = field(default_factory=BounceSettings)
     error_mail: ErrorMailSettings = field(default_factory=ErrorMailSettings)
+    account_keys: Mapping[int, bytes] = field(default_factory=dict)
+    account_key_id: int = 1
+    sending: SendingSettings = field(default_factory=SendingSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     source: str = "defaults"
 
     def clone(self, **changes: Any) -> Settings:
@@ -159,6 +192,31 @@ def _as_addresses(key: str, value: Any) -> tuple[str, ...]:
     return out
 
 
+def _as_seconds(key: str, value: Any) -> timedelta:
+    return timedelta(seconds=_as_float(key, value))
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(key, f"expected true or false, got {value!r}", "write true or false")
+
+
+def _as_base_url(key: str, value: Any) -> str:
+    text = _as_str(key, value).strip().rstrip("/")
+    scheme, sep, rest = text.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or any(c in text for c in " \r\n"):
+        raise ConfigError(
+            key, f"{value!r} is not an http(s) URL", "write e.g. https://mail.example.org"
+        )
+    return text
+
+
 def _as_keys(key: str, value: Any) -> dict[int, bytes]:
     """Keys come as a TOML table ``{"1" = "<base64>"}`` or as ``"1:<b64>,2:<b64>"`` from env."""
     items: list[tuple[str, str]]
@@ -215,6 +273,16 @@ _SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
     ("error_mail", "smtp_password"): ("error_mail.smtp_password", _as_str_or_empty),
     ("error_mail", "throttle_count"): ("error_mail.throttle_count", _as_int),
     ("error_mail", "throttle_window_hours"): ("error_mail.throttle_window", _as_hours),
+    ("accounts", "keys"): ("account_keys", _as_keys),
+    ("accounts", "encryption_key"): ("account_key_id", _as_int),
+    ("sending", "max_age_days"): ("sending.max_age", _as_days),
+    ("sending", "min_backoff_seconds"): ("sending.min_backoff", _as_seconds),
+    ("sending", "max_backoff_seconds"): ("sending.max_backoff", _as_seconds),
+    ("sending", "lease_seconds"): ("sending.lease", _as_seconds),
+    ("sending", "batch"): ("sending.batch", _as_int),
+    ("sending", "suppress_gone"): ("sending.suppress_gone", _as_bool),
+    ("tracking", "base_url"): ("tracking.base_url", _as_base_url),
+    ("tracking", "enabled"): ("tracking.enabled", _as_bool),
 }
 
 
@@ -270,7 +338,12 @@ def load_settings(
 
 def _build(values: Mapping[str, Any], source: str) -> Settings:
     top: dict[str, Any] = {"source": source}
-    nested: dict[str, dict[str, Any]] = {"bounces": {}, "error_mail": {}}
+    nested: dict[str, dict[str, Any]] = {
+        "bounces": {},
+        "error_mail": {},
+        "sending": {},
+        "tracking": {},
+    }
     for attr, value in values.items():
         head, _, tail = attr.partition(".")
         if tail:
@@ -280,8 +353,14 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
     settings = Settings(
         bounces=BounceSettings(**nested["bounces"]),
         error_mail=ErrorMailSettings(**nested["error_mail"]),
+        sending=SendingSettings(**nested["sending"]),
+        tracking=TrackingSettings(**nested["tracking"]),
         **top,
     )
+    if settings.sending.batch < 1:
+        raise ConfigError("sending.batch", "must be at least 1", "use e.g. 50")
+    if settings.sending.lease < timedelta(seconds=5):
+        raise ConfigError("sending.lease_seconds", "is below 5 seconds", "use e.g. 120")
     if settings.bounces.threshold <= 0:
         raise ConfigError("bounces.threshold", "must be above 0", "use e.g. 3")
     if settings.max_message_bytes < 1024:
@@ -290,10 +369,16 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
 
 
 def render_config(
-    *, secret: bytes, database_url: str = "sqlite:///postroom.db", domain: str = "reply.localhost"
+    *,
+    secret: bytes,
+    database_url: str = "sqlite:///postroom.db",
+    domain: str = "reply.localhost",
+    account_secret: bytes | None = None,
 ) -> str:
     """The commented ``postroom.toml`` that ``postroom init`` writes."""
     key = base64.b64encode(secret).decode("ascii")
+    # A separate key for account secrets: one leaked key must not give away the other's use.
+    account_key = base64.b64encode(account_secret or os.urandom(32)).decode("ascii")
     return f"""\
 # postroom configuration. Every key can also be set in the environment as
 # POSTROOM_<TABLE>_<KEY>, e.g. POSTROOM_DATABASE_URL; the environment wins.
@@ -350,4 +435,27 @@ smtp_password = ""
 # At most throttle_count error emails per sender per throttle_window_hours.
 throttle_count = 5
 throttle_window_hours = 1
+
+[accounts]
+# Keys that encrypt account passwords and OAuth tokens at rest. To rotate: add a new id,
+# make it encryption_key, run `postroom accounts rotate-keys`, then drop the old one.
+encryption_key = 1
+keys = {{ "1" = "{account_key}" }}
+
+[sending]
+# A copy not delivered after max_age_days fails; retries back off from min_backoff_seconds
+# to max_backoff_seconds (Postfix's defaults). A permanent failure saying the address does
+# not exist suppresses it when suppress_gone is true.
+max_age_days = 5
+min_backoff_seconds = 300
+max_backoff_seconds = 4000
+lease_seconds = 120
+batch = 50
+suppress_gone = true
+
+[tracking]
+# Where recipients reach `postroom serve`: every copy's pixel, click and unsubscribe URLs
+# start with this. Set enabled = false to track nothing anywhere.
+base_url = "http://localhost:8025"
+enabled = true
 """

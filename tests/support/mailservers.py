@@ -21,6 +21,10 @@ What they do:
   restrictions, keyed on the SASL login rather than the envelope sender, so a message sent
   with a bounce address as its return path is filed too). A global Sieve script files such
   mail into Sent with \\Seen. Mail arriving on the plain port gets no copy.
+- XOAUTH2 and OAUTHBEARER, when asked for (``oauth2=OAuth2Rig(...)``, off by default): Dovecot's
+  oauth2 passdb checks each token at an introspection endpoint of the test on loopback
+  (RFC 7662), so Postfix's submission port accepts ``AUTH XOAUTH2``. That passdb is limited to
+  those two mechanisms and comes after the passwd-file one, so password logins never reach it.
 
 Both servers need root (they switch to their own users). The servers' processes need to reach
 their files as unprivileged users, so when the given directory lies inside one that others
@@ -44,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +66,7 @@ __all__ = [
     "MailServers",
     "MailServersUnavailable",
     "MailUser",
+    "OAuth2Rig",
     "free_port",
     "free_ports",
     "mail_servers",
@@ -99,6 +105,49 @@ class MailServersUnavailable(MailServerError):
 class MailUser:
     address: str
     password: str
+
+
+@dataclass(frozen=True)
+class OAuth2Rig:
+    """Dovecot's oauth2 passdb, pointed at a token introspection endpoint of the test.
+
+    ``introspection_url`` is a loopback http URL that answers RFC 7662 JSON to a POST of
+    ``token=...``; ``client_id`` and ``client_secret`` are Dovecot's HTTP Basic credentials
+    there (RFC 7662 section 2.1). The token's user is read from ``username_attribute`` and must
+    equal the login's user; ``active_attribute`` must hold ``active_value``.
+    """
+
+    introspection_url: str
+    client_id: str = ""
+    client_secret: str = ""
+    username_attribute: str = "email"
+    active_attribute: str = "active"
+    active_value: str = "true"
+
+    def url_with_credentials(self) -> str:
+        """The URL with the Basic credentials in its userinfo, which is how Dovecot takes them."""
+        parts = urllib.parse.urlsplit(self.introspection_url)
+        host = _check_loopback_url(parts)
+        if not self.client_id:
+            return self.introspection_url
+        userinfo = ":".join(
+            urllib.parse.quote(part, safe="") for part in (self.client_id, self.client_secret)
+        )
+        netloc = f"{userinfo}@{host}:{parts.port}" if parts.port else f"{userinfo}@{host}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_loopback_url(parts: urllib.parse.SplitResult) -> str:
+    try:
+        address = ipaddress.IPv4Address(parts.hostname or "")
+    except ValueError:
+        address = None
+    if parts.scheme != "http" or address is None or not address.is_loopback:
+        raise ValueError(
+            f"the introspection URL must be http:// on an IPv4 loopback address, not "
+            f"{urllib.parse.urlunsplit(parts)!r}"
+        )
+    return str(address)
 
 
 @dataclass
@@ -254,14 +303,16 @@ def start_mail_servers(
     local_domains: Sequence[str] = ("example.test",),
     lmtp_routes: Mapping[str, tuple[str, int]] | None = None,
     smtp_routes: Mapping[str, tuple[str, int]] | None = None,
+    oauth2: OAuth2Rig | None = None,
     submission_tls: bool = False,
 ) -> MailServers:
     """Start Dovecot and Postfix from `root`, on free loopback ports, and wait until both serve.
 
     `lmtp_routes` and `smtp_routes` map a domain to a (loopback host, port): Postfix accepts mail
     for any local part of that domain and hands it, envelope recipient unchanged, to that LMTP
-    or SMTP server. ``submission_tls`` adds STARTTLS to the submission port (see the module
-    docstring).
+    or SMTP server. `oauth2` adds XOAUTH2 and OAUTHBEARER logins checked at the rig's
+    introspection endpoint (Dovecot's IMAP and Postfix's submission port alike).
+    ``submission_tls`` adds STARTTLS to the submission port (see the module docstring).
     """
     binaries = _find_binaries()
     _check_root_user()
@@ -272,6 +323,8 @@ def start_mail_servers(
     if len({u.address for u in mail_users}) != len(mail_users):
         raise ValueError("duplicate user address")
     routes = _check_routes(lmtp_routes or {}, smtp_routes or {}, domains)
+    if oauth2 is not None:
+        _check_loopback_url(urllib.parse.urlsplit(oauth2.introspection_url))
 
     root = Path(root).absolute()
     root.mkdir(parents=True, exist_ok=True)
@@ -302,6 +355,8 @@ def start_mail_servers(
     layout = _Layout(base)
     try:
         _write_dovecot(layout, ports, mail_users, domains)
+        if oauth2 is not None:
+            _write_dovecot_oauth2(layout, oauth2)
         tls = _write_certificates(layout, domains) if submission_tls else None
         _write_postfix(layout, binaries, ports, mail_users, domains, routes, tls)
         _backdate(base)
@@ -561,6 +616,25 @@ def _write_dovecot(
             sent_sieve=layout.sieve / "sent.sieve",
         )
     )
+
+
+def _write_dovecot_oauth2(layout: _Layout, rig: OAuth2Rig) -> None:
+    # The oauth2 passdb's own settings file, read by the auth process (user dovecot) at start.
+    settings = layout.dovecot / "dovecot-oauth2.conf.ext"
+    settings.write_text(
+        _render(
+            "dovecot-oauth2.conf.ext",
+            introspection_url=rig.url_with_credentials(),
+            username_attribute=rig.username_attribute,
+            active_attribute=rig.active_attribute,
+            active_value=rig.active_value,
+        )
+    )
+    os.chown(settings, 0, grp.getgrnam("dovecot").gr_gid)
+    settings.chmod(0o640)
+    # Appended, so this passdb follows the passwd-file one.
+    with layout.dovecot_conf.open("a") as conf:
+        conf.write("\n" + _render("dovecot-oauth2-passdb.conf", oauth2_settings=settings))
 
 
 # Postfix's queue layout: directory -> (owner, group, mode), as `postfix post-install` makes it.

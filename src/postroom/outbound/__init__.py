@@ -1,5 +1,7 @@
-"""SMTP delivery: a sans-IO pipelining client (protocol, pipeline), its socket shell
-(connection) and the sorting of every server answer (replies). See docs/outbound.md."""
+"""Sending: SMTP delivery through each sender's own account, and the tokens its logins need.
+
+A sans-IO pipelining client (protocol, pipeline), its socket shell (connection), the sorting of
+every server answer (replies), OAuth 2.0 token refresh (oauth). See docs/outbound.md."""
 
 from postroom.outbound.capabilities import Capabilities, parse_capabilities
 from postroom.outbound.connection import SmtpConnection

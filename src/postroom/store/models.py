@@ -61,6 +61,8 @@ class SessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     uses_left: Mapped[int | None] = mapped_column(Integer, nullable=True)
     use_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The copy this session's reply address was sent in, when postroom sent it.
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class InboundMessageRow(Base):
@@ -93,7 +95,11 @@ class EventRow(Base):
     """One event of the taxonomy in DESIGN.md (replied, bounced, auto_replied, ...)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_type_time", "type", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_events_type_time", "type", "occurred_at"),
+        Index("ix_events_email", "email_id", "id"),
+        Index("ix_events_delivery", "delivery_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     type: Mapped[str] = mapped_column(String(20))
@@ -121,13 +127,16 @@ class BounceScoreRow(Base):
 
 
 class SuppressionRow(Base):
-    """A user (and, when known, the address) that postroom must not mail any more."""
+    """A user (and, when known, the address) that postroom must not mail any more.
+
+    Addresses are stored lower-cased (the domain is case-insensitive, RFC 5321 section 2.4,
+    and in practice local parts are too), so the send path looks them up by equality."""
 
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
-    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     reason: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     details: Mapped[Any] = mapped_column(JSON, default=dict)
@@ -166,3 +175,134 @@ class MessageIdRow(Base):
     delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     role: Mapped[str] = mapped_column(String(16), default="copy")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# --- the sending half ---------------------------------------------------------------------------
+
+
+class AccountRow(Base):
+    """A sender's own SMTP (and IMAP) account. Secrets live encrypted in ``secret``
+    (see :mod:`postroom.accounts.secrets`); nothing else here is secret."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    from_address: Mapped[str] = mapped_column(Text)
+    from_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    smtp_host: Mapped[str] = mapped_column(Text)
+    smtp_port: Mapped[int] = mapped_column(Integer)
+    smtp_security: Mapped[str] = mapped_column(String(10))
+    smtp_auth: Mapped[str] = mapped_column(String(10))
+    smtp_username: Mapped[str | None] = mapped_column(Text, nullable=True)
+    imap_host: Mapped[str | None] = mapped_column(Text, nullable=True)
+    imap_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    imap_security: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    imap_username: Mapped[str | None] = mapped_column(Text, nullable=True)
+    envelope: Mapped[str] = mapped_column(String(10))
+    limits: Mapped[Any] = mapped_column(JSON, default=dict)
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state: Mapped[Any] = mapped_column(JSON, default=dict)
+    last_test: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EmailRow(Base):
+    """One logical email: its template (built once) and the options its copies share."""
+
+    __tablename__ = "emails"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(998))
+    recipients: Mapped[int] = mapped_column(Integer)
+    options: Mapped[Any] = mapped_column(JSON, default=dict)
+    template: Mapped[bytes] = mapped_column(LargeBinary)
+    sent_folder: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
+class LinkRow(Base):
+    """An original URL of an email; click tokens name it by (delivery, number)."""
+
+    __tablename__ = "links"
+
+    email_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    url: Mapped[str] = mapped_column(Text)
+
+
+class DeliveryRow(Base):
+    """One recipient's copy of an email, and its place in the delivery queue.
+
+    ``status``: queued, sending (claimed; ``next_attempt_at`` is then the claim's lease
+    end, so a dead worker's copies fall due again by themselves), deferred, sent, failed,
+    skipped (suppressed when the email was sent).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "account_id", "status", "next_attempt_at"),
+        Index("ix_deliveries_account_counted", "account_id", "counted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(3))
+    address: Mapped[str] = mapped_column(Text, index=True)
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    message_id: Mapped[str] = mapped_column(String(998))
+    session_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reply_address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_reply: Mapped[str | None] = mapped_column(Text, nullable=True)
+    queue_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class JobRow(Base):
+    """A unit of work on the durable queue other than a delivery (error emails, Sent folder
+    reconciliation, webhooks, polling, pruning). Claimed like deliveries: ``status`` running
+    with ``run_at`` as the lease end."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "status", "run_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[Any] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10))
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    unique_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConnectionLeaseRow(Base):
+    """One of an account's connection slots (``limits.connections``), leased by the worker
+    holding an SMTP connection, so the limit holds across every worker on every host."""
+
+    __tablename__ = "connection_leases"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,5 +1,7 @@
 """Whole messages: choose the body part, decode its charset, extract the reply.
 
+A ``format=flowed`` plain part (RFC 3676) is decoded first (see :mod:`.flowed`).
+
 Which part is used (documented in docs/replies.md): the first inline ``text/plain`` part,
 because it is what the person's client wrote line by line; the ``text/html`` part when there
 is no plain part, or when the plain part shows no quote boundary but the HTML one does (HTML
@@ -10,10 +12,13 @@ structure is the more reliable signal then). The HTML part, when present, always
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
+import email.utils
 import re
 from email.message import Message
 
+from postroom.understand.replies.flowed import decode_flowed, deletes_space, is_flowed
 from postroom.understand.replies.html import extract_html
 from postroom.understand.replies.text import extract_text
 from postroom.understand.replies.types import ExtractedReply
@@ -89,9 +94,26 @@ def _bodies(message: Message) -> tuple[str | None, str | None]:
         content_type = part.get_content_type()
         if content_type == "text/plain" and plain is None:
             plain = _part_text(part)
+            if plain is not None and is_flowed(part):
+                # RFC 3676: soft line breaks and space-stuffing go before any rule reads
+                # the text, for quoted lines too.
+                plain = decode_flowed(plain, delsp=deletes_space(part))
         elif content_type == "text/html" and html is None:
             html = _part_text(part)
     return plain, html
+
+
+def sender_name(message: Message) -> str | None:
+    """The display name of the From header (RFC 5322 section 3.4), decoded (RFC 2047)."""
+    try:
+        raw = message.get("From")
+        if raw is None:
+            return None
+        decoded = str(email.header.make_header(email.header.decode_header(str(raw))))
+        name, _ = email.utils.parseaddr(decoded)
+    except Exception:
+        return None
+    return name or None
 
 
 def extract_message(message: Message) -> ExtractedReply:
@@ -100,10 +122,11 @@ def extract_message(message: Message) -> ExtractedReply:
         plain, html = _bodies(message)
     except Exception:
         return ExtractedReply("", None, "", None, "")
+    sender = sender_name(message)
     from_html = extract_html(html) if html is not None else None
     if plain is None or not plain.strip():
         return from_html if from_html is not None else ExtractedReply("", None, "", None, "")
-    from_plain = extract_text(plain)
+    from_plain = extract_text(plain, sender=sender)
     if from_html is None:
         return from_plain
     chosen = from_plain

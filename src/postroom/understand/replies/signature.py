@@ -19,43 +19,44 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_MOBILE_RE = re.compile(
-    r"^[\s(<\[]{0,4}(?:"
-    r"sent\s+(?:from|via|with|using|by)\b|sent\s+on\s+the\s+go\b|"
-    r"get\s+(?:\[)?outlook\s+for\b|"
-    r"envoyé\s+(?:de|depuis|à\s+partir\s+de|avec|via)\b|"
-    r"(?:von|gesendet\s+von)\s+(?:meinem|meiner|outlook|mobil)|gesendet\s+(?:von|mit|vom)\b|"
-    r"diese\s+nachricht\s+wurde\s+von\s+meinem\b|"
-    r"enviado\s+(?:desde|do|de|a\s+partir\s+do|con|com)\b|"
-    r"inviato\s+(?:da|dal|con)\b|verzonden\s+(?:met|vanaf|van)\b|verstuurd\s+vanaf\b|"
-    r"wysłane\s+z\b|wysłano\s+z\b|skickat\s+från\b|sendt\s+fra\b|skickat\s+med\b|"
-    r"lähetetty\s+(?:laitteesta|iphonesta|androidista|puhelimesta)|"
-    r"отправлено\s+(?:с|из)\b|"
-    r"from\s+my\s+(?:iphone|ipad|android|mobile|phone|samsung|galaxy|blackberry)\b|"
-    r"<<\s*sent\s+by\b|"
-    r"從我的|发自我的|來自我的|iphoneから送信|androidから送信|"
-    r"나의\s+iphone에서\s+보냄|my\s+iphone에서"
-    r")",
+from postroom.understand.replies.signature_table import CLOSINGS, TAGLINES
+
+
+def _alternation(words: list[str]) -> str:
+    # Longest first, so "thank you very much" wins over "thank you".
+    return "|".join(
+        r"\s+".join(re.escape(part) for part in word.split())
+        for word in sorted(set(words), key=len, reverse=True)
+    )
+
+
+_TAGLINE_RE = re.compile(
+    r"^[\s(<\[]{0,4}(?:" + _alternation([opening for _, opening, _ in TAGLINES]) + r")",
     re.IGNORECASE,
 )
 # Closings, by language; the line may end with , ! . or nothing.
 _CLOSING_RE = re.compile(
-    r"^\s{0,4}(?:thanks(?:\s+(?:again|a\s+lot|so\s+much|in\s+advance))?|thank\s+you(?:\s+(?:again|very\s+much))?|"
-    r"many\s+thanks|thx|ty|cheers|regards|best|best\s+regards|best\s+wishes|kind\s+regards|"
-    r"warm\s+regards|warmest\s+regards|with\s+regards|sincerely|yours(?:\s+(?:truly|sincerely))?|"
-    r"all\s+the\s+best|take\s+care|br|brgds|greetings|merci(?:\s+beaucoup)?|cordialement|"
-    r"bien\s+(?:à\s+vous|cordialement)|amitiés|bises|danke|vielen\s+dank|"
-    r"(?:viele|liebe|beste)\s+grüße|(?:mit\s+)?freundlichen\s+grüßen|mfg|lg|gruß|grüße|"
-    r"saludos(?:\s+cordiales)?|un\s+saludo|atentamente|gracias|obrigad[oa]|"
-    r"cumprimentos|abraços?|grazie(?:\s+mille)?|cordiali\s+saluti|saluti|distinti\s+saluti|"
-    r"met\s+vriendelijke\s+groet(?:en)?|groet(?:en|jes)?|bedankt|dank\s+je(?:\s+wel)?|"
-    r"pozdrawiam|dziękuję|dzięki|med\s+vänliga\s+hälsningar|vänliga\s+hälsningar|hälsningar|"
-    r"mvh|med\s+venlig\s+hilsen|venlig\s+hilsen|hilsen|tak|takk|kiitos|terveisin|"
-    r"ystävällisin\s+terveisin|с\s+уважением|спасибо|благодарю|よろしくお願いします|"
-    r"よろしくお願いいたします|谢谢|謝謝|此致|감사합니다)"
-    r"\s{0,3}[,!.:;]{0,3}\s{0,3}$",
+    r"^\s{0,4}(?:"
+    + _alternation([w for _, words, _ in CLOSINGS for w in words.split("|")])
+    + r")\s{0,3}[,!.:;\u060c\u3001\uff0c]{0,3}\s{0,3}$",
     re.IGNORECASE,
 )
+# A tagline names a device or an app after its opening words, and may add one short sentence
+# ("Please excuse my brevity."); a sentence that merely begins the same way runs longer.
+_MAX_TAGLINE_WORDS = 14
+_MAX_TAGLINE_CHARS = 120
+# What may follow a tagline and still be the client's: a few short lines (another tagline, a
+# name, a card), never a paragraph.
+_MAX_AFTER_TAGLINE_LINES = 6
+_MAX_AFTER_TAGLINE_CHARS = 80
+_MAX_STANDALONE_WORDS = 10
+_MAX_NAME_WORDS = 3
+# A contact card: at most this many lines, of at most this many words, under a short name.
+MAX_CARD_LINES = 8
+_MAX_CARD_WORDS = 8
+_MAX_CARD_NAME_WORDS = 4
+_MAX_NAME_CHARS = 40
+_PHONE_RE = re.compile(r"(?:\+|\b)\d[\d\s().-]{6,20}\d\b")
 _DASH_NAME_RE = re.compile(r"^\s{0,4}-\s?[^\W\d_][\w.']{0,30}(?:\s[\w.']{1,30}){0,2}\s*$")
 _NAME_RE = re.compile(r"^\s{0,4}[^\W\d_][^\n]{0,60}$")
 _RULE_CHARS = frozenset("-_")
@@ -71,8 +72,38 @@ def is_delimiter(line: str) -> bool:
 
 
 def is_mobile_signature(line: str) -> bool:
-    """True for client signatures such as "Sent from my iPhone" (many languages)."""
-    return len(line) <= 160 and _MOBILE_RE.match(line) is not None
+    """True for client taglines such as "Sent from my iPhone" (see ``TAGLINES``)."""
+    stripped = line.strip()
+    return (
+        len(stripped) <= _MAX_TAGLINE_CHARS
+        and len(stripped.split()) <= _MAX_TAGLINE_WORDS
+        and _TAGLINE_RE.match(stripped) is not None
+    )
+
+
+def _ends_like_client(lines: Sequence[str], start: int, end: int) -> bool:
+    """Is the tagline at ``start`` the client's rather than a sentence of the person's?
+
+    It is when it stands as a paragraph of its own (a short line with blank lines around
+    it), or when only a few short lines follow it (more taglines, a name, a card).
+    """
+    above_blank = start == 0 or not lines[start - 1].strip()
+    below_blank = start + 1 >= end or not lines[start + 1].strip()
+    if above_blank and below_blank and len(lines[start].split()) <= _MAX_STANDALONE_WORDS:
+        return True
+    after = [line.strip() for line in lines[start + 1 : end] if line.strip()]
+    return len(after) <= _MAX_AFTER_TAGLINE_LINES and all(
+        is_mobile_signature(line)
+        or _CLOSING_RE.match(line) is not None
+        or (len(line) <= _MAX_AFTER_TAGLINE_CHARS and _is_card_line(line))
+        or (len(line) <= _MAX_NAME_CHARS and len(line.split()) <= _MAX_NAME_WORDS)
+        for line in after
+    )
+
+
+def _is_card_line(line: str) -> bool:
+    """An address, a link or a phone number: the stuff of contact cards."""
+    return "@" in line or "://" in line or "www." in line or _PHONE_RE.search(line) is not None
 
 
 def _is_rule(line: str) -> bool:
@@ -96,8 +127,13 @@ def _is_name_block(lines: Sequence[str], start: int, end: int) -> bool:
     )
 
 
-def find_signature(lines: Sequence[str], lo: int, end: int) -> int | None:
-    """Index of the first line of the trailing signature in ``lines[lo:end]``, or None."""
+def find_signature(
+    lines: Sequence[str], lo: int, end: int, names: Sequence[str] = ()
+) -> int | None:
+    """Index of the first line of the trailing signature in ``lines[lo:end]``, or None.
+
+    ``names`` are the sender's own names: a block that opens with one is a contact card.
+    """
     first = next((i for i in range(lo, end) if lines[i].strip()), None)
     if first is None:
         return None
@@ -119,11 +155,18 @@ def find_signature(lines: Sequence[str], lo: int, end: int) -> int | None:
             break
     # A client signature ends the person's text even when other client lines pile up under it.
     for i in content[-2 * MAX_SIGNATURE_LINES :]:
-        if i != first and (start is None or i < start) and is_mobile_signature(lines[i]):
+        if (
+            i != first
+            and (start is None or i < start)
+            and is_mobile_signature(lines[i])
+            and _ends_like_client(lines, i, end)
+        ):
             start = i
             break
     if start is None:
         start = _find_closing(lines, content, first, end)
+    if start is None:
+        start = _find_card(lines, content, first, end, names)
     if start is None:
         last = content[-1]
         if (
@@ -138,10 +181,43 @@ def find_signature(lines: Sequence[str], lo: int, end: int) -> int | None:
 
 
 def _find_closing(lines: Sequence[str], content: Sequence[int], first: int, end: int) -> int | None:
-    # The closing sits among the last four content lines with one to three name lines under it.
+    # The closing sits among the last four content lines with one to three name lines under
+    # it, or a little higher with a contact card under it.
     for i in content[-4:-1]:
         if i != first and _CLOSING_RE.match(lines[i]) and _is_name_block(lines, i + 1, end):
             return i
+    for i in content[-MAX_CARD_LINES - 1 : -1]:
+        if i != first and _CLOSING_RE.match(lines[i]) and _is_card_block(lines, i + 1, end, ()):
+            return i
+    return None
+
+
+def _find_card(
+    lines: Sequence[str], content: Sequence[int], first: int, end: int, names: Sequence[str]
+) -> int | None:
+    """A contact card after a blank line: a name, then a title, a company, an address, a link,
+    phone numbers (REPLY-FORMATS.md section 9); the sender's own name is the strongest sign."""
+    for i in content[-MAX_CARD_LINES:]:
+        if i != first and not lines[i - 1].strip() and _is_card_block(lines, i, end, names):
+            return i
+    return None
+
+
+def _is_card_block(lines: Sequence[str], start: int, end: int, names: Sequence[str]) -> bool:
+    block = [line.strip() for line in lines[start:end] if line.strip()]
+    if not 2 <= len(block) <= MAX_CARD_LINES:
+        return False
+    if any(
+        len(line) > _MAX_AFTER_TAGLINE_CHARS or len(line.split()) > _MAX_CARD_WORDS
+        for line in block
+    ):
+        return False
+    head = block[0]
+    if len(head.split()) > _MAX_CARD_NAME_WORDS or _NAME_RE.match(head) is None:
+        return False
+    cards = sum(1 for line in block if _is_card_line(line))
+    signed = any(name.casefold() in head.casefold() for name in names)
+    return cards >= 2 or (signed and (cards >= 1 or len(block) <= _MAX_NAME_WORDS))
     return None
 
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 from postroom.compose.markers import has_reply_above_marker, is_reply_above_marker
 from postroom.understand.replies import headers_i18n as h
+from postroom.understand.replies.attribution import Strength, TemplateMatch, match_attribution
+from postroom.understand.replies.footers import footer_start
 from postroom.understand.replies.signature import find_signature
 from postroom.understand.replies.types import ExtractedReply
 
@@ -127,38 +129,83 @@ def _qualifies(text: str, single: bool) -> bool:
     return h.ADDR_COLON_END_RE.search(text[-420:]) is not None
 
 
+def _followed_by_quote(lines: Sequence[str], end: int) -> bool:
+    """Is the next non-blank line after ``end`` a ``>`` quote?"""
+    for j in range(end + 1, min(len(lines), end + 2 + _MAX_ATTRIBUTION_BLANKS)):
+        if lines[j].strip():
+            return is_quoted(lines[j])
+    return False
+
+
+def _template_qualifies(text: str, quote_follows: bool) -> TemplateMatch | None:
+    if not quote_follows and "@" not in text and not any(c.isdigit() for c in text):
+        # Only a weak match could come of it (no date, no address), and none is wanted here.
+        return None
+    found = match_attribution(text)
+    if found is None or (found.strength is Strength.WEAK and not quote_follows):
+        return None
+    return found
+
+
+def _opens_like_attribution(line: str) -> bool:
+    return h.OPENER_RE.match(line) is not None or h.DATE_START_RE.match(line) is not None
+
+
 def _attribution_start(lines: Sequence[str], lo: int, end: int) -> int | None:
+    """First line of the attribution that ends at ``end``, or None.
+
+    The shortest window that reads as an attribution wins, so a header right under the
+    person's text does not swallow it; a window that starts inside a wrapped line (with the
+    address, "<ann@example.com> wrote:") is extended to the line that opens it.
+    """
+    quote_follows = _followed_by_quote(lines, end)
     blanks = 0
+    found: int | None = None
     for s in range(end, max(lo, end - MAX_ATTRIBUTION_LINES + 1) - 1, -1):
         line = lines[s]
         if not line.strip():
             blanks += 1
             if blanks > _MAX_ATTRIBUTION_BLANKS:
-                return None
+                break
             continue
-        if s < end and is_quoted(line):
-            return None
-        if len(line) > MAX_HEADER_LINE:
-            return None
-        above_blank = s == lo or not lines[s - 1].strip() or is_quoted(lines[s - 1])
-        if not (
-            above_blank
-            or h.OPENER_RE.match(line)
-            or h.DATE_START_RE.match(line)
-            or h.MIDLINE_ON_RE.match(line)
-        ):
-            continue
+        if (s < end and is_quoted(line)) or len(line) > MAX_HEADER_LINE:
+            break
+        if s < end and line.rstrip().endswith((":", "：")):
+            # A line that ends like an attribution closes whatever was above it; a wrapped
+            # attribution does not run over one (and hostile bodies stay linear).
+            break
         text = " ".join(part.strip() for part in lines[s : end + 1] if part.strip())
-        if (
-            s < end
-            and not (h.OPENER_RE.match(line) or h.DATE_START_RE.match(line))
-            and "@" not in text
-        ):
-            # A wrapped attribution that does not open like one must at least name an address.
+        if found is not None:
+            # Only a window that opens like an attribution may extend a match upwards.
+            template = _template_qualifies(text, quote_follows)
+            if (template is not None and template.opens_with_text) or (
+                _opens_like_attribution(line) and _qualifies(text, single=False)
+            ):
+                return s
             continue
-        if _qualifies(text, single=s == end):
+        template = _template_qualifies(text, quote_follows)
+        if template is not None and (
+            s == end or template.opens_with_text or _opens_like_attribution(line)
+        ):
+            if template.opens_with_text or _opens_like_attribution(line) or s == lo:
+                return s
+            found = s
+            continue
+        if _legacy_start(lines, lo, s, end, text):
             return s
-    return None
+    return found
+
+
+def _legacy_start(lines: Sequence[str], lo: int, s: int, end: int, text: str) -> bool:
+    """The shape rule (a writer verb and a date) for lines no template describes."""
+    line = lines[s]
+    above_blank = s == lo or not lines[s - 1].strip() or is_quoted(lines[s - 1])
+    if not (above_blank or _opens_like_attribution(line) or h.MIDLINE_ON_RE.match(line)):
+        return False
+    if s < end and not _opens_like_attribution(line) and "@" not in text:
+        # A wrapped attribution that does not open like one must at least name an address.
+        return False
+    return _qualifies(text, single=s == end)
 
 
 def _field_block_end(lines: Sequence[str], i: int, hi: int) -> tuple[int | None, int]:
@@ -243,11 +290,23 @@ def _split_shared_line(lines: list[str], start: int, end: int) -> tuple[Header, 
     return Header(start + 1, end + 1), 1
 
 
+def sender_names(sender: str | None) -> tuple[str, ...]:
+    """The names a sender signs with: the display name, and its first word."""
+    if not sender:
+        return ()
+    name = " ".join(sender.replace('"', " ").split())
+    if not name or "@" in name or len(name) > 100:
+        return ()
+    first = name.split()[0]
+    return (name, first) if first != name and len(first) >= 2 else (name,)
+
+
 def _trim_trailing(lines: Sequence[str], lo: int, hi: int) -> int:
     """Drop blank, quoted, lost-quote and rule lines from the end of ``lines[lo:hi]``."""
+    # No bound here: one backward pass, and a quote of any length must go (issue: a quote of
+    # more than MAX_SCAN_LINES lines used to leak into the reply).
     i = hi
-    floor = max(lo, hi - MAX_SCAN_LINES)
-    while i > floor:
+    while i > lo:
         line = lines[i - 1]
         stripped = line.strip()
         if (
@@ -280,48 +339,62 @@ def _bottom_post_start(lines: Sequence[str], header: Header, hi: int) -> int | N
     return j if saw_quote and j < hi else None
 
 
-def _marker_cut(lines: list[str], lo: int, hi: int) -> int | None:
+def _marker_header(lines: list[str], lo: int, hi: int) -> Header | None:
+    """Our "reply above this line" marker as a quote header (with the attribution a client
+    put right above it), or None when the body does not carry it."""
     if not has_reply_above_marker("\n".join(lines[lo : min(hi, lo + MAX_SCAN_LINES)])):
         return None
     for i in range(lo, min(hi, lo + MAX_SCAN_LINES)):
         if is_reply_above_marker(lines[i]):
             # The attribution the client put right above our marker belongs to the quote.
             window_lo = max(lo, i - MAX_ATTRIBUTION_LINES - 2)
-            header, _ = find_header(list(lines[window_lo:i]), 0, i - window_lo)
+            # The marker line stays in view, so "quote follows" can be seen from above it.
+            header, _ = find_header(list(lines[window_lo : i + 1]), 0, i - window_lo)
             if header is not None:
                 between = lines[window_lo + header.end + 1 : i]
                 if all(not x.strip() or is_quoted(x) for x in between):
-                    return window_lo + header.start
-            return i
+                    return Header(window_lo + header.start, i)
+            return Header(i, i)
     return None
 
 
-def split_lines(lines: list[str], lo: int, hi: int, forced_cut: int | None = None) -> Split:
+def split_lines(
+    lines: list[str],
+    lo: int,
+    hi: int,
+    forced_cut: int | None = None,
+    names: Sequence[str] = (),
+) -> Split:
     """Split ``lines[lo:hi]`` into the person's lines (and signature) and the rest.
 
     ``forced_cut`` is a line known to start quoted material (from HTML structure). ``lines``
-    may gain a line when a header shares a line with the person's text.
+    may gain a line when a header shares a line with the person's text. ``names`` are the
+    sender's own names (from the From header), the strongest sign of a contact card.
     """
-    cut = _marker_cut(lines, lo, hi)
-    header: Header | None = None
-    if cut is None:
+    # Our marker is the strongest signal; it is a quote header like any other, so text the
+    # person wrote under the quoted notification is still theirs.
+    header = _marker_header(lines, lo, hi)
+    if header is None:
         header, inserted = find_header(lines, lo, hi)
         hi += inserted
         if forced_cut is not None and inserted and header is not None and forced_cut > header.start:
             forced_cut += inserted
         if forced_cut is not None and (header is None or forced_cut < header.start):
             header = Header(forced_cut, forced_cut - 1)
-        cut = header.start if header is not None else hi
+    cut = header.start if header is not None else hi
     has_text = any(lines[i].strip() and not is_quoted(lines[i]) for i in range(lo, cut))
     if header is not None and not has_text:
-        return _bottom_post(lines, header, hi, forced_cut)
-    end = _trim_trailing(lines, lo, cut)
+        return _bottom_post(lines, header, hi, forced_cut, names)
+    end = _without_footer(lines, lo, _trim_trailing(lines, lo, cut))
     tail = _tail_under_quote(lines, header, hi)
     if tail is not None:
-        # A short block under the quote of a top-posted reply is the person's sign-off or
-        # their list's footer: that is the signature, and everything above is the text.
+        # A short block under the quote of a top-posted reply is the person's sign-off: that
+        # is the signature, and everything above is the text. A list footer there is
+        # neither, and leaves the text above whole too.
+        if tail[0] == tail[1]:
+            return Split(tuple(range(lo, end)), None, nothing_written=False)
         return Split((*range(lo, end), *range(tail[0], tail[1])), tail[0], nothing_written=False)
-    signature = find_signature(lines, lo, end)
+    signature = find_signature(lines, lo, end, names)
     if signature is None:
         return Split(tuple(range(lo, end)), None, nothing_written=False)
     body_end = _trim_trailing(lines, lo, signature)
@@ -336,8 +409,11 @@ def _tail_under_quote(
     start = _bottom_post_start(lines, header, hi)
     if start is None:
         return None
-    end = _trim_trailing(lines, start, hi)
+    full = _trim_trailing(lines, start, hi)
+    end = _without_footer(lines, start, full)
     content = [lines[i] for i in range(start, end) if lines[i].strip()]
+    if not content and end < full:
+        return start, start
     if not content or len(content) > _MAX_TAIL_LINES or sum(map(len, content)) > _MAX_TAIL_CHARS:
         return None
     if any(is_quoted(line) for line in content):
@@ -348,17 +424,28 @@ def _tail_under_quote(
     return start, end
 
 
-def _bottom_post(lines: list[str], header: Header, hi: int, forced_cut: int | None) -> Split:
+def _without_footer(lines: Sequence[str], lo: int, end: int) -> int:
+    """``end`` moved above a mailing-list footer that closes ``lines[lo:end]``."""
+    start = footer_start(lines, lo, end)
+    return end if start is None else _trim_trailing(lines, lo, start)
+
+
+def _bottom_post(
+    lines: list[str], header: Header, hi: int, forced_cut: int | None, names: Sequence[str]
+) -> Split:
     start = _bottom_post_start(lines, header, hi)
     if start is None:
         # A header read from the text says the person wrote nothing; a container known
         # only from HTML structure (end < start) leaves that to the fallback rule.
         return Split((), None, nothing_written=header.end >= header.start)
     inner_cut = forced_cut if forced_cut is not None and forced_cut > start else None
-    inner = split_lines(lines, start, hi, inner_cut)
+    inner = split_lines(lines, start, hi, inner_cut, names)
     if any(is_quoted(lines[i]) for i in inner.keep):
         # Interleaved: keep the first quote block as the context of the first answer.
-        context = [i for i in range(header.end + 1, start) if lines[i].strip()]
+        context = [i for i in range(header.end + 1, start) if lines[i].strip(" \t>")]
+        if context:
+            # Empty quoted lines inside the block stay; those around it are just margins.
+            context = list(range(context[0], context[-1] + 1))
         return Split((*context, *inner.keep), inner.signature, inner.nothing_written)
     return inner
 
@@ -425,9 +512,13 @@ def _join(lines: Sequence[str]) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def extract_text(body: str) -> ExtractedReply:
-    """Extract the new text from a plain-text reply body."""
+def extract_text(body: str, *, sender: str | None = None) -> ExtractedReply:
+    """Extract the new text from a plain-text reply body.
+
+    ``sender`` is the display name of the person who wrote it, when known: a contact card
+    that carries it is their signature.
+    """
     source = normalise(body)
     lines = source.split("\n")
-    split = split_lines(lines, 0, len(lines))
+    split = split_lines(lines, 0, len(lines), names=sender_names(sender))
     return build(lines, split, source)

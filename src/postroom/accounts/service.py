@@ -1,0 +1,142 @@
+"""Account operations behind ``postroom accounts`` and the library API: add, list, remove,
+read secrets, rotate the encryption keys, pause and resume. Secrets go in encrypted and come
+out only for a connection; they are never returned by listing functions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from postroom.accounts.model import Account, AccountSpec, Auth, Security
+from postroom.accounts.vault import AccountSecrets, SecretBox
+from postroom.errors import AccountError, ConfigError
+from postroom.settings import Settings
+from postroom.store import Database
+from postroom.store import accounts as store
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    return SecretBox(settings.account_keys, settings.account_key_id)
+
+
+def check_spec(spec: AccountSpec, secrets: AccountSecrets) -> None:
+    """Refuse an account that could never send, with the field and the fix."""
+    if not _NAME.match(spec.name):
+        raise AccountError(
+            f"account name {spec.name!r}: use lower-case letters, digits, '.', '_' or '-'"
+        )
+    local, at, domain = spec.from_address.rpartition("@")
+    if not at or not local or "." not in domain or any(c in spec.from_address for c in " \r\n<>"):
+        raise AccountError(f"--from {spec.from_address!r} is not a mail address (local@domain)")
+    if not 0 < spec.smtp_port < 65536:
+        raise AccountError(f"SMTP port {spec.smtp_port} is not 1..65535")
+    if spec.smtp_auth in (Auth.PLAIN, Auth.LOGIN) and not secrets.password:
+        raise AccountError(
+            f"account {spec.name!r} logs in with {spec.smtp_auth.value.upper()} but has no "
+            "password: give --password (or --password-env NAME), or --auth none for a relay "
+            "that needs no login"
+        )
+    if spec.smtp_auth is Auth.XOAUTH2 and not secrets.oauth:
+        raise AccountError(
+            f"account {spec.name!r} logs in with XOAUTH2 but has no OAuth credentials: give "
+            "--oauth-token-url, --oauth-client-id, --oauth-client-secret and "
+            "--oauth-refresh-token"
+        )
+    if spec.smtp_auth is not Auth.NONE and not spec.smtp_username:
+        raise AccountError(f"account {spec.name!r}: give --username for {spec.smtp_auth}")
+    if (
+        spec.smtp_security is Security.NONE
+        and spec.smtp_auth is not Auth.NONE
+        and spec.smtp_host not in ("127.0.0.1", "::1", "localhost")
+    ):
+        raise AccountError(
+            f"account {spec.name!r} would send its password in clear text to {spec.smtp_host}: "
+            "use --security starttls or tls"
+        )
+
+
+def add_account(
+    database: Database,
+    settings: Settings,
+    spec: AccountSpec,
+    secrets: AccountSecrets,
+    *,
+    now: datetime,
+) -> Account:
+    check_spec(spec, secrets)
+    blob = secret_box(settings).encrypt(secrets) if secrets else None
+    with database.transaction() as tx:
+        return store.insert_account(tx, spec, secret=blob, now=now)
+
+
+def get_account(database: Database, name: str) -> Account:
+    with database.transaction() as tx:
+        account = store.get_account(tx, name=name)
+    if account is None:
+        raise AccountError(
+            f"no account named {name!r}: `postroom accounts list` shows the accounts there are"
+        )
+    return account
+
+
+def list_accounts(database: Database) -> list[Account]:
+    with database.transaction() as tx:
+        return store.list_accounts(tx)
+
+
+def remove_account(database: Database, name: str, *, force: bool = False) -> int:
+    """Remove an account; refused while copies wait for it unless ``force`` (they then fail
+    when a worker next looks at them: there is no account to send them through)."""
+    account = get_account(database, name)
+    with database.transaction() as tx:
+        pending = store.pending_copies(tx, account.id)
+        if pending and not force:
+            raise AccountError(
+                f"account {name!r} still has {pending} copies waiting to be sent: wait for the "
+                "worker, or pass --force to remove it anyway"
+            )
+        store.delete_account(tx, account.id)
+    return pending
+
+
+def read_secrets(database: Database, settings: Settings, account: Account) -> AccountSecrets:
+    with database.transaction() as tx:
+        blob = store.get_secret(tx, account.id)
+    if blob is None:
+        return AccountSecrets()
+    return secret_box(settings).decrypt(blob)
+
+
+def write_secrets(
+    database: Database,
+    settings: Settings,
+    account: Account,
+    secrets: AccountSecrets,
+    *,
+    now: datetime,
+) -> None:
+    blob = secret_box(settings).encrypt(secrets)
+    with database.transaction() as tx:
+        store.update_account(tx, account.id, now=now, secret=blob)
+
+
+def rotate_keys(database: Database, settings: Settings, *, now: datetime) -> int:
+    """Re-encrypt every stored secret under ``accounts.encryption_key``; returns how many."""
+    box = secret_box(settings)
+    with database.transaction() as tx:
+        rows = store.all_secrets(tx)
+        for account_id, blob in rows:
+            store.update_account(tx, account_id, now=now, secret=box.rotate(blob))
+    return len(rows)
+
+
+def require_keys(settings: Settings) -> None:
+    if settings.account_key_id not in settings.account_keys:
+        raise ConfigError(
+            "accounts.keys",
+            f"no key with id {settings.account_key_id} is configured to encrypt account secrets",
+            "run `postroom init` for a config with fresh keys, or add [accounts] keys = "
+            '{ "1" = "<base64 of 32 random bytes>" }',
+        )

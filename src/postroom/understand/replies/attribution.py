@@ -1,0 +1,352 @@
+"""Attribution templates turned into matchers: does a (joined) line read as one client's
+"On <date>, <who> wrote:"?
+
+Each template of :mod:`.attribution_table` is split, by its client's placeholder syntax, into
+literal text and typed slots (sender, name, address, date, time, date and time). Matching is a
+linear walk, no regular expression over the line: the first literal must open the line, the
+last must close it, the ones between are found from the right, and each slot's text must read
+as its type (a date holds a digit, a name is a few words, an address has an "@").
+
+How much evidence is enough:
+
+* a *strong* match has a date with a time or a year, or names an address: it is a quote
+  header wherever it stands;
+* a *weak* match (mutt's "%n wrote:", alpine's "_DATE_", which is "Nov 16" with no year and
+  no time) is one only when the quote follows it, i.e. the next non-blank line starts with ">";
+* a template without a single word of its own (Thunderbird uk "#2 #3, #1:", Gmail ja
+  "{datetime} {sender}:") is one only when the sender slot holds an address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+from postroom.understand.replies.attribution_table import TEMPLATES, AttributionTemplate
+
+
+class Slot(Enum):
+    """What a template placeholder stands for."""
+
+    SENDER = "sender"
+    NAME = "name"
+    ADDRESS = "address"
+    DATE = "date"
+    TIME = "time"
+    DATETIME = "datetime"
+
+
+_DATE_SLOTS = frozenset([Slot.DATE, Slot.TIME, Slot.DATETIME])
+
+_NEUTRAL = re.compile(r"\{(sender|name|address|date|time|datetime)\}")
+_NEUTRAL_MAP = {slot.value: slot for slot in Slot}
+
+
+def _thunderbird(token: str) -> Slot:
+    return {"#1": Slot.SENDER, "#2": Slot.DATE, "#3": Slot.TIME}[token]
+
+
+def _neutral(token: str) -> Slot:
+    return _NEUTRAL_MAP[token.strip("{}")]
+
+
+def _roundcube(token: str) -> Slot:
+    return Slot.SENDER if token == "$sender" else Slot.DATETIME
+
+
+def _claws(token: str) -> Slot:
+    if token.startswith("%D{"):
+        return Slot.TIME if "%T" in token else Slot.DATE
+    return Slot.DATETIME if token == "%d" else Slot.SENDER
+
+
+def _mutt(token: str) -> Slot:
+    return {"%n": Slot.NAME, "%a": Slot.ADDRESS, "%f": Slot.SENDER}.get(token, Slot.DATETIME)
+
+
+def _alpine(token: str) -> Slot:
+    if token == "_FROM_":
+        return Slot.SENDER
+    if "TIME" in token:
+        return Slot.DATETIME if "DATE" in token else Slot.TIME
+    return Slot.DATE
+
+
+def _dollar_braces(token: str) -> Slot:
+    name = token[2:-1].lower()
+    if name == "sender":
+        return Slot.SENDER
+    if name in ("name", "address"):
+        return Slot(name)
+    return Slot.DATETIME if name == "date" else Slot.DATE
+
+
+# Each client's placeholder syntax: the token pattern and what each token stands for.
+_SYNTAX: Mapping[str, tuple[re.Pattern[str], Callable[[str], Slot]]] = {
+    "thunderbird": (re.compile(r"#[123]"), _thunderbird),
+    "k9": (_NEUTRAL, _neutral),
+    "roundcube": (re.compile(r"\$(?:date|sender)"), _roundcube),
+    "claws": (re.compile(r"%D\{[^}]*\}|%[dfs]"), _claws),
+    "mutt": (re.compile(r"%\{[^}]*\}|%\[[^\]]*\]|%[dnaf]"), _mutt),
+    "alpine": (re.compile(r"_[A-Z0-9]+_"), _alpine),
+    "evolution": (re.compile(r"\$\{\w+\}"), _dollar_braces),
+    "proton": (re.compile(r"\$\{\w+\}"), _dollar_braces),
+}
+
+_SPACES = re.compile(r"\s+")
+# Typography that varies between a template and the line a client wrote (full-width and
+# Arabic punctuation, French spaces before a colon, curly and angle quotes).
+_TRANSLATE = str.maketrans(
+    {
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "：": ":",
+        "，": ",",
+        "،": ",",
+        "„": '"',
+        "“": '"',
+        "”": '"',
+        "«": '"',
+        "»": '"',
+        "⏎": " ",
+    }
+)
+
+
+def normalise(text: str) -> str:
+    """Case, white space and punctuation folded the same way for templates and lines."""
+    folded = _SPACES.sub(" ", text.translate(_TRANSLATE).casefold()).strip()
+    return folded.replace(" :", ":").replace(" ,", ",")
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """A template compiled to literal parts and slots."""
+
+    template: AttributionTemplate
+    parts: tuple[str | Slot, ...]
+    verbless: bool
+    needles: tuple[str, ...] = ()
+
+
+def _tokens(template: AttributionTemplate) -> list[str | Slot]:
+    pattern, meaning = _SYNTAX.get(template.client, (_NEUTRAL, _neutral))
+    parts: list[str | Slot] = []
+    position = 0
+    for match in pattern.finditer(template.template):
+        parts.append(template.template[position : match.start()])
+        parts.append(meaning(match.group(0)))
+        position = match.end()
+    parts.append(template.template[position:])
+    return parts
+
+
+def _merge(parts: list[str | Slot]) -> tuple[str | Slot, ...]:
+    """Normalise literals; adjacent date and time slots with no word between become one."""
+    out: list[str | Slot] = []
+    for part in parts:
+        if isinstance(part, str):
+            literal = normalise(part) if part.strip() else (" " if part else "")
+            if not literal:
+                continue
+            if part[:1].isspace() and literal != " ":
+                literal = " " + literal
+            if part[-1:].isspace() and literal != " ":
+                literal = literal + " "
+            out.append(literal)
+            continue
+        # A date slot joins the date slot before it when only punctuation separates them.
+        if part in _DATE_SLOTS and out:
+            previous = out[-1]
+            if isinstance(previous, Slot) and previous in _DATE_SLOTS:
+                out[-1] = Slot.DATETIME
+                continue
+            if (
+                isinstance(previous, str)
+                and not any(c.isalpha() for c in previous)
+                and len(out) >= 2
+                and isinstance(out[-2], Slot)
+                and out[-2] in _DATE_SLOTS
+            ):
+                out.pop()
+                out[-1] = Slot.DATETIME
+                continue
+        out.append(part)
+    # The first literal opens the line and the last closes it: no spaces outside them.
+    if out and isinstance(out[0], str):
+        out[0] = out[0].lstrip()
+    if out and isinstance(out[-1], str):
+        out[-1] = out[-1].rstrip()
+    return tuple(part for part in out if part != "")
+
+
+def compile_template(template: AttributionTemplate) -> Matcher:
+    """The matcher for one template."""
+    parts = _merge(_tokens(template))
+    verbless = not any(isinstance(p, str) and any(c.isalpha() for c in p) for p in parts)
+    # The template's words, each of which a matching line must contain: a cheap first test.
+    needles = tuple(p.strip() for p in parts if isinstance(p, str) and any(c.isalpha() for c in p))
+    return Matcher(template, parts, verbless, needles)
+
+
+@lru_cache(maxsize=1)
+def matchers() -> tuple[Matcher, ...]:
+    """Every template of the table, compiled once, duplicates dropped."""
+    seen: set[tuple[str | Slot, ...]] = set()
+    out: list[Matcher] = []
+    for template in TEMPLATES:
+        matcher = compile_template(template)
+        if matcher.parts not in seen and any(isinstance(p, Slot) for p in matcher.parts):
+            seen.add(matcher.parts)
+            out.append(matcher)
+    return tuple(out)
+
+
+_Index = tuple[tuple[str, tuple[tuple[str, tuple[Matcher, ...]], ...]], ...]
+
+
+@lru_cache(maxsize=1)
+def _index() -> _Index:
+    """Matchers grouped by their closing literal, then by their opening literal ("" for a
+    template that opens with a slot), so a line is tried only against templates it can fit."""
+    groups: dict[str, dict[str, list[Matcher]]] = {}
+    for matcher in matchers():
+        last, first = matcher.parts[-1], matcher.parts[0]
+        closing = last if isinstance(last, str) else ""
+        opening = first if isinstance(first, str) else ""
+        groups.setdefault(closing, {}).setdefault(opening, []).append(matcher)
+    return tuple(
+        (closing, tuple((opening, tuple(group)) for opening, group in inner.items()))
+        for closing, inner in groups.items()
+    )
+
+
+_TIME_OR_YEAR = re.compile(
+    r"(?<!\d)\d{1,2}[:.h]\d{2}(?!\d)|(?<!\d)(?:19|20)\d{2}(?!\d)|\d{1,4}[./-]\d{1,2}[./-]\d{2,4}"
+)
+_EMAIL = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}@[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
+_MAX_SLOT = 200
+_CLOSERS = (":", "：")
+_MAX_NAME_WORDS = 8
+_MAX_DATE_WORDS = 12
+
+
+class Strength(Enum):
+    """How sure a match is (see the module docstring)."""
+
+    WEAK = "weak"
+    STRONG = "strong"
+
+
+def _valid(slot: Slot, text: str) -> bool:
+    text = text.strip(" ,")
+    if not text or len(text) > _MAX_SLOT:
+        return False
+    if slot is Slot.ADDRESS:
+        return "@" in text and " " not in text.strip("<>[]() ")
+    if slot in _DATE_SLOTS:
+        return any(c.isdigit() for c in text) and len(text.split()) <= _MAX_DATE_WORDS
+    if "@" in text:
+        return True
+    return (
+        any(c.isalpha() for c in text) and ":" not in text and len(text.split()) <= _MAX_NAME_WORDS
+    )
+
+
+def _match(matcher: Matcher, text: str) -> Strength | None:
+    parts = matcher.parts
+    lo = 0
+    first = parts[0]
+    if isinstance(first, str):
+        if not text.startswith(first):
+            return None
+        lo = len(first)
+        parts = parts[1:]
+    captured: list[tuple[Slot, str]] = []
+    hi = len(text)
+    pending: Slot | None = None
+    for part in reversed(parts):
+        if isinstance(part, Slot):
+            pending = part
+            continue
+        if pending is None:
+            if not text.endswith(part, lo, hi):
+                return None
+            hi -= len(part)
+            continue
+        at = text.rfind(part, lo, hi - 1)
+        if at < 0:
+            return None
+        captured.append((pending, text[at + len(part) : hi]))
+        hi, pending = at, None
+    if pending is not None:
+        captured.append((pending, text[lo:hi]))
+    elif hi != lo:
+        return None
+    if not all(_valid(slot, value) for slot, value in captured):
+        return None
+    has_address = any(
+        slot not in _DATE_SLOTS and _EMAIL.search(value) is not None for slot, value in captured
+    )
+    if matcher.verbless and not has_address:
+        return None
+    dated = any(slot in _DATE_SLOTS and _TIME_OR_YEAR.search(value) for slot, value in captured)
+    return Strength.STRONG if dated or has_address else Strength.WEAK
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMatch:
+    """The best template a line matched, and how sure the match is."""
+
+    template: AttributionTemplate
+    strength: Strength
+    opens_with_text: bool
+
+
+def match_attribution(line: str) -> TemplateMatch | None:
+    """The strongest template match for ``line`` (one or more joined lines), or None."""
+    if not line.rstrip().endswith(_CLOSERS):
+        # Every template ends with a colon: a line without one cannot match.
+        return None
+    text = normalise(line[: _MAX_SLOT * 3]).lstrip("> ")
+    best: TemplateMatch | None = None
+    for closing, openings in _index():
+        if closing and not text.endswith(closing):
+            continue
+        for opening, group in openings:
+            if opening and not text.startswith(opening):
+                continue
+            for matcher in group:
+                if not all(needle in text for needle in matcher.needles):
+                    continue
+                strength = _match(matcher, text)
+                if strength is None:
+                    continue
+                found = TemplateMatch(matcher.template, strength, bool(opening))
+                if strength is Strength.STRONG and found.opens_with_text:
+                    return found
+                if (
+                    best is None
+                    or (strength is Strength.STRONG and best.strength is Strength.WEAK)
+                    or (
+                        found.opens_with_text
+                        and not best.opens_with_text
+                        and (strength is best.strength)
+                    )
+                ):
+                    best = found
+    return best
+
+
+def verb_phrases() -> frozenset[str]:
+    """The last words of every template (its writer verb, or a colon): the candidate filter."""
+    out: set[str] = set()
+    for matcher in matchers():
+        last = matcher.parts[-1]
+        if isinstance(last, str):
+            out.add(last)
+    return frozenset(out)

@@ -1,0 +1,145 @@
+# ruff: noqa: E501  (one tagline or closing per row reads best unwrapped)
+"""What signatures are made of, as data: client taglines and closing words, with sources.
+
+``TAGLINES`` are the lines mail apps append for the person ("Sent from my iPhone"); each row
+is ``(locale, opening words, source)``, the source a key of ../shared/docs/REPLY-FORMATS.md
+section 9 (TAL talon, ERT email_reply_trimmer, CRP email-reply-parser, MPR mail-parser-reply,
+K9 K-9 Mail's strings, LA real mail). A tagline is matched on its opening words; the rest of
+the line names a device or an app.
+
+``CLOSINGS`` are the words a letter ends with before the writer's name, per locale; the source
+is the language's letter-writing convention ("conv."), or a parser's list where one names it.
+:mod:`.signature` reads both tables; nothing here is a pattern.
+"""
+
+from __future__ import annotations
+
+TAGLINES: tuple[tuple[str, str, str], ...] = (
+    ("en", "Sent from my", "TAL; ERT"),
+    ("en", "Sent from", "ERT (any 'Sent from/via/with/by' line)"),
+    ("en", "Sent from Mailbox for", "ERT"),
+    ("en", "Sent from Acompli", "ERT"),
+    ("en", "Sent from Yahoo Mail", "ERT"),
+    ("en", "Sent from Mail for Windows", "CRP"),
+    ("en", "Sent from Mail<", "CRP"),
+    ("en", "Sent from Windows Mail", "CRP"),
+    ("en", "Sent from Outlook", "CRP"),
+    ("en", "Sent from Samsung", "TAL"),
+    ("en", "Sent from phone", "LA"),
+    ("en", "Sent with Sparrow", "TAL"),
+    ("en", "Sent with Airmail", "ERT"),
+    ("en", "Sent with Proton Mail", "LA"),
+    ("en", "Sent with ProtonMail", "PM"),
+    ("en", "Sent via", "ERT"),
+    ("en", "Sent using", "ERT"),
+    ("en", "Sent by", "ERT"),
+    ("en", "Sent on the go", "ERT"),
+    ("en", "Get Outlook for", "ERT; CRP"),
+    ("en", "Sent from my Android device with", "K9"),
+    ("en", "<<sent by", "ERT"),
+    ("fr", "Envoyé de mon", "CRP"),
+    ("fr", "Envoyé depuis mon", "CRP"),
+    ("fr", "Envoyé à partir de", "CRP"),
+    ("fr", "Télécharger Outlook pour", "CRP"),
+    ("de", "Von meinem", "ERT; CRP"),
+    ("de", "Gesendet von", "CRP"),
+    ("de", "Gesendet mit", "CRP"),
+    ("de", "Gesendet vom", "CRP"),
+    ("de", "Diese Nachricht wurde von meinem", "K9; ERT"),
+    ("it", "Inviato da", "MPR"),
+    ("it", "Inviato dal mio", "K9"),
+    ("it", "Inviato con", "MPR"),
+    ("pt", "Enviado do meu", "MPR"),
+    ("pt", "Enviado de meu", "K9"),
+    ("pt", "Enviado a partir do", "MPR"),
+    ("es", "Enviado desde mi", "TAL; MPR"),
+    ("es", "Enviado con", "MPR"),
+    ("ca", "Enviat des del meu", "iOS (no string table reached, section 11)"),
+    ("ca", "Enviat des de", "iOS (no string table reached, section 11)"),
+    ("no", "Sendt fra min", "MPR"),
+    ("da", "Sendt fra min", "MPR"),
+    ("da", "Sendt fra Outlook", "CRP"),
+    ("da", "Hent Outlook til", "CRP"),
+    ("sv", "Skickat från min", "MPR"),
+    ("sv", "Skickat med", "MPR"),
+    ("nl", "Verstuurd vanaf mijn", "LA; MPR"),
+    ("nl", "Verzonden vanaf mijn", "K9"),
+    ("nl", "Verzonden met", "ERT"),
+    ("cs", "Odesláno z mého", "MPR"),
+    ("pl", "Wysłano z", "MPR"),
+    ("pl", "Wysłane z", "MPR"),
+    ("pl", "Wysłane z mojego", "MPR"),
+    ("fi", "Lähetetty laitteesta", "MPR"),
+    ("fi", "Lähetetty iPhonesta", "MPR"),
+    ("ru", "Отправлено с", "K9; MPR"),
+    ("ru", "Отправлено из", "MPR"),
+    ("uk", "Надіслано з", "iOS (no string table reached, section 11)"),
+    ("uk", "Відправлено з", "iOS (no string table reached, section 11)"),
+    ("tr", "iPhone'umdan gönderildi", "iOS (no string table reached, section 11)"),
+    ("ar", "أرسلت من", "iOS (no string table reached, section 11)"),
+    ("ar", "أُرسلت من", "iOS (no string table reached, section 11)"),
+    ("zh-TW", "從我的", "ERT"),
+    ("zh", "从我的", "MPR"),
+    ("zh", "发自我的", "MPR"),
+    ("zh", "來自我的", "MPR"),
+    ("ja", "iPhoneから送信", "MPR"),
+    ("ja", "Androidから送信", "MPR"),
+    ("ko", "내 iPhone에서 보냄", "MPR"),
+    ("ko", "나의 iPhone에서 보냄", "MPR"),
+)
+
+CLOSINGS: tuple[tuple[str, str, str], ...] = (
+    (
+        "en",
+        "thanks|thanks again|thanks a lot|thanks so much|thanks in advance|thank you|thank you again|thank you very much|many thanks|thx|ty|cheers|regards|best|best regards|best wishes|kind regards|warm regards|warmest regards|with regards|sincerely|yours|yours truly|yours sincerely|all the best|take care|br|brgds|greetings",
+        "REPLY-FORMATS.md section 9; TAL",
+    ),
+    (
+        "fr",
+        "merci|merci beaucoup|merci d'avance|cordialement|bien cordialement|bien à vous|amitiés|bises|salutations|bonne journée|à bientôt",
+        "conv.",
+    ),
+    (
+        "de",
+        "danke|vielen dank|danke schön|viele grüße|liebe grüße|beste grüße|herzliche grüße|schöne grüße|freundliche grüße|mit freundlichen grüßen|freundlichen grüßen|mfg|lg|vg|gruß|grüße",
+        "conv.",
+    ),
+    (
+        "es",
+        "saludos|saludos cordiales|un saludo|un abrazo|atentamente|gracias|muchas gracias|cordialmente",
+        "conv.",
+    ),
+    ("ca", "salutacions|atentament|gràcies|moltes gràcies|una abraçada|cordialment", "conv."),
+    (
+        "pt",
+        "obrigado|obrigada|muito obrigado|cumprimentos|abraço|abraços|atenciosamente|att",
+        "conv.",
+    ),
+    (
+        "it",
+        "grazie|grazie mille|cordiali saluti|saluti|distinti saluti|un saluto|a presto",
+        "conv.",
+    ),
+    (
+        "nl",
+        "met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|groet|groeten|groetjes|bedankt|dank je|dank je wel|mvg",
+        "conv.",
+    ),
+    (
+        "pl",
+        "pozdrawiam|serdecznie pozdrawiam|z poważaniem|pozdrowienia|dziękuję|dzięki|z wyrazami szacunku",
+        "conv.",
+    ),
+    ("sv", "med vänliga hälsningar|vänliga hälsningar|hälsningar|mvh|tack", "conv."),
+    ("da", "med venlig hilsen|venlig hilsen|hilsen|mvh|tak", "conv."),
+    ("no", "med vennlig hilsen|vennlig hilsen|hilsen|takk", "conv."),
+    ("fi", "kiitos|terveisin|ystävällisin terveisin", "conv."),
+    ("cs", "s pozdravem|děkuji|díky", "conv."),
+    ("ru", "с уважением|спасибо|благодарю|всего доброго|всего хорошего", "conv."),
+    ("uk", "з повагою|дякую|щиро дякую|всього найкращого|з найкращими побажаннями", "conv."),
+    ("tr", "saygılarımla|teşekkürler|teşekkür ederim|iyi çalışmalar", "conv."),
+    ("ar", "مع التحية|مع تحياتي|تحياتي|شكرا|شكراً|مع خالص التحية", "conv."),
+    ("ja", "よろしくお願いします|よろしくお願いいたします", "conv."),
+    ("zh", "谢谢|謝謝|此致", "conv."),
+    ("ko", "감사합니다", "conv."),
+)
