@@ -21,6 +21,7 @@ bench:
 	@.venv/bin/python bench/addresses.py
 	@.venv/bin/python bench/compose.py
 	@.venv/bin/python bench/tokens.py
+	@.venv/bin/python bench/send.py
 
 setup:
 	@scripts/bootstrap

@@ -34,6 +34,17 @@ catch the whole family with one clause and the command line can map each branch 
     │   ├── ForgedToken          the HMAC tag does not verify
     │   ├── ExpiredToken         genuine, but past its expiry
     │   └── WrongTokenKind       genuine, but of another kind than the endpoint serves
+    ├── OutboundError            talking to an SMTP server to send mail failed
+    │   ├── ConnectFailed        the server cannot be reached (refused, unknown host, greeting 554)
+    │   ├── TlsFailed            STARTTLS not offered, or the certificate or handshake failed
+    │   ├── AuthFailed           the login was refused (carries the server's reply)
+    │   ├── AuthUnavailable      the server does not offer the chosen AUTH mechanism
+    │   ├── SmtpTimeout          no answer within the RFC 5321 4.5.3.2 limit of a phase
+    │   ├── ProtocolError        the server broke the protocol (garbage, a reply nobody asked for)
+    │   ├── ConnectionLost       the server closed the connection (EOF, or a 421 at any moment)
+    │   ├── MalformedCopy        a copy that must not be put on the wire (CR/LF in an address...)
+    │   ├── ExtensionMissing     the server lacks an extension a copy needs (SMTPUTF8, 8BITMIME)
+    │   └── ClientStateError     postroom's own client asked for a command out of order (a bug)
     └── Reject                   raised by an application handler to refuse a reply politely
 
 Messy input that can still be read is never an exception: parsers record defects on their result,
@@ -216,6 +227,68 @@ class ExpiredToken(TokenError):
 
 class WrongTokenKind(TokenError):
     """The token is genuine but of another kind (a click token at the pixel endpoint)."""
+
+
+class OutboundError(PostroomError):
+    """Sending through an SMTP server failed. ``str(error)`` names the problem and the fix."""
+
+
+class ConnectFailed(OutboundError):
+    """The server cannot be reached, or it refused the session in its greeting."""
+
+
+class TlsFailed(OutboundError):
+    """TLS could not be set up: STARTTLS missing (never a silent downgrade), a bad certificate,
+    or a failed handshake."""
+
+
+class AuthFailed(OutboundError):
+    """The server refused the login (RFC 4954 section 6: 535, 534, 454...).
+
+    ``reply`` is the server's answer (a :class:`postroom.outbound.types.Reply`); ``details`` is
+    the decoded error challenge an XOAUTH2 server sent before its 535, if any. An OAuth caller
+    refreshes its token and retries once.
+    """
+
+    def __init__(self, message: str, reply: object, details: str | None = None) -> None:
+        self.reply = reply
+        self.details = details
+        super().__init__(message)
+
+
+class AuthUnavailable(OutboundError):
+    """The server does not offer the AUTH mechanism the account is set up for."""
+
+
+class SmtpTimeout(OutboundError):
+    """The server did not answer within the time RFC 5321 section 4.5.3.2 allows the phase."""
+
+    def __init__(self, message: str, phase: str) -> None:
+        self.phase = phase
+        super().__init__(message)
+
+
+class ProtocolError(OutboundError):
+    """The server sent something that is not SMTP, or a reply nobody asked for."""
+
+
+class ConnectionLost(OutboundError):
+    """The server closed the connection: end of file, a reset, or a 421 reply (RFC 5321
+    section 3.8: the server is shutting the transmission channel)."""
+
+
+class MalformedCopy(OutboundError):
+    """A copy postroom refuses to put on the wire: a CR, LF or NUL in an envelope address (which
+    would inject commands), an empty recipient, 8-bit data not declared as such."""
+
+
+class ExtensionMissing(OutboundError):
+    """The server does not offer an extension a copy needs: SMTPUTF8 (RFC 6531) for non-ASCII
+    addresses or headers, 8BITMIME (RFC 6152) for 8-bit content. Nothing was sent."""
+
+
+class ClientStateError(OutboundError):
+    """postroom's SMTP client was asked for a command its state does not allow: a bug."""
 
 
 class Reject(PostroomError):

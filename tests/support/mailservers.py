@@ -10,9 +10,12 @@ What they do:
   access as root); Sent, Drafts, Trash, Junk and Archive carry RFC 6154 special-use flags and
   exist from the first login.
 - Postfix: a plain SMTP port (no AUTH) and a submission port (SASL PLAIN or LOGIN through
-  Dovecot, no TLS). Local domains go to Dovecot's LMTP; `lmtp_routes` and `smtp_routes` send a
-  domain, any local part, to an LMTP or SMTP server of the test on a loopback address; any
-  other domain fails at once, so nothing leaves the machine.
+  Dovecot, no TLS; with ``submission_tls=True`` it offers STARTTLS with a certificate for
+  ``mail.<first domain>`` from a throwaway CA, whose file is ``MailServers.ca_file``, and
+  offers AUTH only after STARTTLS; the Received header it adds names the TLS session).
+  Local domains go to Dovecot's LMTP; `lmtp_routes` and `smtp_routes` send a domain, any
+  local part, to an LMTP or SMTP server of the test on a loopback address; any other domain
+  fails at once, so nothing leaves the machine.
 - Gmail-like Sent copies: every message an authenticated user submits also gets the recipient
   `login+sent@domain`, once per message (a BCC action of the submission port's end-of-data
   restrictions, keyed on the SASL login rather than the envelope sender, so a message sent
@@ -52,6 +55,8 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
+
+from support.certs import Certificates, make_certificates
 
 __all__ = [
     "APT_PACKAGES",
@@ -163,6 +168,10 @@ class MailServers:
     _dovecot_log: Path = field(repr=False)
     _keep_logs_in: Path | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
+    #: With ``submission_tls``: the CA that signed the submission port's certificate, and the
+    #: host name that certificate is for (connect to ``host``, check this name).
+    ca_file: Path | None = None
+    tls_hostname: str | None = None
 
     def stop(self) -> None:
         """Stop Postfix, then Dovecot (Postfix holds a connection to Dovecot's auth service)."""
@@ -298,6 +307,7 @@ def start_mail_servers(
     postfix_options: Mapping[str, str] | None = None,
     dovecot_extra: str = "",
     userdb_fields: Mapping[str, str] | None = None,
+    submission_tls: bool = False,
 ) -> MailServers:
     """Start Dovecot and Postfix from `root`, on free loopback ports, and wait until both serve.
 
@@ -311,6 +321,8 @@ def start_mail_servers(
     `dovecot_extra` is configuration text appended to dovecot.conf (plugins, a second
     `plugin {}` block); `userdb_fields` maps a user's address to extra passwd-file fields
     (`userdb_quota_rule=*:storage=1K`).
+
+    `submission_tls` adds STARTTLS to the submission port (see the module docstring).
     """
     binaries = _find_binaries()
     _check_root_user()
@@ -355,7 +367,10 @@ def start_mail_servers(
         _write_dovecot(layout, ports, mail_users, domains, dovecot_extra, userdb_fields or {})
         if oauth2 is not None:
             _write_dovecot_oauth2(layout, oauth2)
-        _write_postfix(layout, binaries, ports, mail_users, domains, routes, postfix_options or {})
+        tls = _write_certificates(layout, domains) if submission_tls else None
+        _write_postfix(
+            layout, binaries, ports, mail_users, domains, routes, postfix_options or {}, tls
+        )
         _backdate(base)
     except BaseException:
         if keep_logs_in is not None:
@@ -405,6 +420,8 @@ def start_mail_servers(
         _postfix_log=layout.postfix_log,
         _dovecot_log=layout.dovecot_log,
         _keep_logs_in=keep_logs_in,
+        ca_file=tls.ca_file if tls is not None else None,
+        tls_hostname=tls.hostnames[0] if tls is not None else None,
     )
 
 
@@ -665,6 +682,7 @@ def _write_postfix(
     domains: Sequence[str],
     routes: Sequence[_Route],
     options: Mapping[str, str] | None = None,
+    tls: Certificates | None = None,
 ) -> None:
     layout.postfix.mkdir(mode=0o755)
     layout.postfix.chmod(0o755)
@@ -717,7 +735,32 @@ def _write_postfix(
             smtp_port=ports.smtp,
             submission_port=ports.submission,
             config_dir=layout.postfix,
+            submission_tls=_submission_tls_options(tls),
+            # smtpd gets its TLS entropy and session keys from tlsmgr(8).
+            tls_services="\ntlsmgr    unix  -       -       n       1000?   1       tlsmgr"
+            if tls is not None
+            else "",
         )
+    )
+
+
+def _write_certificates(layout: _Layout, domains: Sequence[str]) -> Certificates:
+    tls = make_certificates(layout.base / "tls", (f"mail.{domains[0]}",))
+    # smtpd reads its key as root before it drops privileges; nobody else needs it.
+    tls.key_file.chmod(0o600)
+    return tls
+
+
+def _submission_tls_options(tls: Certificates | None) -> str:
+    if tls is None:
+        return ""
+    # STARTTLS offered, and AUTH only once it ran: a client that logs in has used TLS.
+    return (
+        "\n  -o smtpd_tls_security_level=may"
+        f"\n  -o smtpd_tls_cert_file={tls.cert_file}"
+        f"\n  -o smtpd_tls_key_file={tls.key_file}"
+        "\n  -o smtpd_tls_auth_only=yes"
+        "\n  -o smtpd_tls_received_header=yes"
     )
 
 
