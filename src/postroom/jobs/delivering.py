@@ -34,6 +34,7 @@ from postroom.errors import (
     OAuthError,
     OAuthRevoked,
     OutboundError,
+    PostroomError,
 )
 from postroom.jobs.decisions import Decision, decide
 from postroom.jobs.retry import Backoff
@@ -252,7 +253,7 @@ class Deliverer:
         against it before queueing them."""
         caps = connection.capabilities
         learned = {
-            "size": caps.size,
+            "size": caps.size_limit,
             "smtputf8": caps.smtputf8,
             "8bitmime": caps.eightbitmime,
             "pipelining": caps.pipelining,
@@ -318,7 +319,15 @@ class Deliverer:
                     return
                 if copy.address in suppressed:
                     continue
-                yield self._outgoing(account, copy)
+                try:
+                    built = self._outgoing(account, copy)
+                except PostroomError as exc:
+                    # A copy that cannot be built never will be: it fails alone, with the
+                    # reason, and the batch goes on.
+                    pending.pop(copy.id, None)
+                    self._fail_unbuildable(copy, exc)
+                    continue
+                yield built
 
         if suppressed:
             self._skip_suppressed([c for c in copies if c.address in suppressed], suppressed)
@@ -402,6 +411,19 @@ class Deliverer:
                 )
         return decision
 
+    def _fail_unbuildable(self, copy: queue.ClaimedCopy, error: Exception) -> None:
+        log.error("copy %s cannot be built: %s", copy.id, error)
+        with self.room.database.connect() as conn:
+            queue.record_result(
+                conn,
+                copy=copy,
+                status="failed",
+                now=self.room.clock(),
+                code=None,
+                reply=f"not sent: the copy cannot be built ({error})",
+                event_data={"reason": "unbuildable", "error": str(error)},
+            )
+
     def _suppressed(self, copies: Sequence[queue.ClaimedCopy]) -> dict[str, str]:
         """Addresses of this batch suppressed since their email was queued."""
         addresses = sorted({c.address for c in copies})
@@ -460,7 +482,11 @@ class Deliverer:
         loaded = self._email(copy.email_id)
         template, options = loaded.template, loaded.options
         tokens, base = self.tokens, self.base_url
-        pixel = f"{base}/t/o/{tokens.encode_open(copy.id)}.gif" if options.get("opens") else None
+        pixel = (
+            f"{base}/t/o/{tokens.encode_open(copy.id)}.gif"
+            if options.get("opens") and template.tracks_opens
+            else None
+        )
         clicks = (
             [f"{base}/t/c/{tokens.encode_click(copy.id, n)}" for n in range(len(template.links))]
             if options.get("clicks") and template.links
