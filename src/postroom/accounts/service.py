@@ -5,7 +5,9 @@ out only for a connection; they are never returned by listing functions."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from postroom.accounts.model import Account, AccountSpec, Auth, Security
 from postroom.accounts.vault import AccountSecrets, SecretBox
@@ -13,6 +15,9 @@ from postroom.errors import AccountError, ConfigError
 from postroom.settings import Settings
 from postroom.store import Database
 from postroom.store import accounts as store
+
+if TYPE_CHECKING:
+    from postroom.app import Postroom
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
@@ -140,3 +145,69 @@ def require_keys(settings: Settings) -> None:
             "run `postroom init` for a config with fresh keys, or add [accounts] keys = "
             '{ "1" = "<base64 of 32 random bytes>" }',
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCheck:
+    ok: bool
+    lines: tuple[str, ...]
+
+
+def check_account(
+    room: Postroom, account: Account, *, ca_file: str | None = None, timeout: float = 30
+) -> AccountCheck:
+    """Connect to the account's server, log in (refreshing an OAuth token first when needed),
+    and report what it offers: PIPELINING, SIZE, SMTPUTF8, 8BITMIME, STARTTLS, AUTH. A failure
+    names the fix. The result is kept on the account (``accounts list`` shows it) and what the
+    server offers is learned for ``room.send``'s checks."""
+    from postroom.errors import OAuthError, OutboundError
+    from postroom.jobs.delivering import Deliverer
+    from postroom.outbound import Timeouts
+    from postroom.store.accounts import merge_state
+
+    now = room.clock()
+    lines = [
+        f"{account.name}: {account.smtp_host}:{account.smtp_port} ({account.smtp_security}, "
+        f"auth {account.smtp_auth})"
+    ]
+    deliverer = Deliverer(
+        room, worker="accounts-test", timeouts=Timeouts.uniform(timeout), ca_file=ca_file
+    )
+    result: dict[str, object] = {"at": now.isoformat()}
+    try:
+        secrets = read_secrets(room.database, room.settings, account)
+        if account.smtp_auth is Auth.XOAUTH2:
+            connection = deliverer.open_oauth(account, secrets)
+        else:
+            connection = deliverer.connector(account, secrets)
+    except (OutboundError, OAuthError, ConfigError) as exc:
+        lines.append(f"FAILED: {exc}")
+        result.update(ok=False, error=str(exc))
+        ok = False
+    else:
+        with connection:
+            caps = connection.capabilities
+            lines.append(
+                f"connected{' with TLS' if connection.tls else ''}; logged in"
+                if account.smtp_auth is not Auth.NONE
+                else "connected"
+            )
+            lines.append(f"offers: {caps.describe()}")
+            missing = [
+                n
+                for n, has in (("PIPELINING", caps.pipelining), ("SMTPUTF8", caps.smtputf8))
+                if not has
+            ]
+            if missing:
+                lines.append(
+                    f"note: no {' or '.join(missing)} (postroom works without; "
+                    "PIPELINING saves a round trip per copy)"
+                )
+            deliverer.learn(account, connection)
+        result.update(ok=True, offers=caps.describe())
+        ok = True
+    with room.database.transaction() as tx:
+        store.update_account(tx, account.id, now=now, last_test=result)
+        if ok:
+            merge_state(tx, account.id, {"tested_at": now.isoformat()}, now=now)
+    return AccountCheck(ok, tuple(lines))

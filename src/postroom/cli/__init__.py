@@ -6,7 +6,7 @@ registers them all.
 
 from __future__ import annotations
 
-from postroom.cli import accounts, demo, receiving, setup, understanding
+from postroom.cli import accounts, demo, receiving, sending, setup, understanding
 from postroom.cli.base import main
 
-__all__ = ["accounts", "demo", "main", "receiving", "setup", "understanding"]
+__all__ = ["accounts", "demo", "main", "receiving", "sending", "setup", "understanding"]

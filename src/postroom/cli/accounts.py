@@ -286,3 +286,26 @@ def accounts_resume(state: State, name: str) -> None:
         with room.database.transaction() as tx:
             update_account(tx, account.id, now=room.clock(), paused_until=None, pause_reason=None)
     click.echo(f"account {name} resumed")
+
+
+@accounts.command("test")
+@click.argument("name")
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trust this CA file too (a private CA).",
+)
+@click.option("--timeout", type=click.FloatRange(1, 300), default=30, show_default=True)
+@click.pass_obj
+def accounts_test(state: State, name: str, ca_file: str | None, timeout: float) -> None:
+    """Connect, log in, and say what the server offers (exit 69 when it fails, with the fix)."""
+    from postroom.accounts.service import check_account, get_account
+
+    with errors():
+        room = room_of(state)
+        account = get_account(room.database, name)
+        report = check_account(room, account, ca_file=ca_file, timeout=timeout)
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        sys.exit(69)  # EX_UNAVAILABLE

@@ -186,7 +186,7 @@ class Deliverer:
         try:
             secrets = read_secrets(room.database, room.settings, account)
             if account.smtp_auth is Auth.XOAUTH2:
-                connection = self._open_oauth(account, secrets)
+                connection = self.open_oauth(account, secrets)
             else:
                 connection = self.connector(account, secrets)
         except (OutboundError, OAuthError, ConfigError) as exc:
@@ -195,10 +195,10 @@ class Deliverer:
             ) and not getattr(exc, "transient", False)
             self._defer_all(account, copies, exc, pause=account_problem)
             return None
-        self._learn(account, connection)
+        self.learn(account, connection)
         return connection
 
-    def _open_oauth(self, account: Account, secrets: AccountSecrets) -> SmtpConnection:
+    def open_oauth(self, account: Account, secrets: AccountSecrets) -> SmtpConnection:
         """XOAUTH2: refresh the access token when it has expired, and once more when the
         server refuses it (RFC 6749 section 6); store whatever the refresh returned (a rotated
         refresh token replaces the old one)."""
@@ -248,7 +248,7 @@ class Deliverer:
             connection_settings(account, secrets, timeouts=self.timeouts, ca_file=self.ca_file)
         )
 
-    def _learn(self, account: Account, connection: SmtpConnection) -> None:
+    def learn(self, account: Account, connection: SmtpConnection) -> None:
         """Remember what the server offers (SIZE, SMTPUTF8...): ``room.send`` checks copies
         against it before queueing them."""
         caps = connection.capabilities
