@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import os
 import re
 import shutil
 import smtplib
@@ -274,6 +275,119 @@ def row_postroom_processes(target: Target, connections: int, messages: int) -> R
     return Row("postroom procs", connections, messages, seconds, accepted)
 
 
+# --- postroom through its queue ---------------------------------------------------------------
+
+LINKS = "".join(
+    f'<p>Item {i}: <a href="https://news.example.test/item/{i}">read more</a></p>'
+    for i in range(10)
+)
+HTML = (
+    "<html><body><h1>This week</h1>" + LINKS + "<p>" + "Lorem ipsum dolor sit amet. " * 120
+    + "</p></body></html>"
+)  # fmt: skip
+
+
+class QueueBench:
+    """A PostgreSQL database of the bench's own with a sending account aimed at the sink."""
+
+    def __init__(self, target: Target) -> None:
+        import secrets
+
+        import psycopg
+
+        from postroom.accounts import AccountSecrets, AccountSpec, Auth, Limits, Security
+        from postroom.accounts.service import add_account
+        from postroom.app import Postroom
+        from postroom.settings import Settings
+        from postroom.store.migrate import upgrade
+
+        self.admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+        self.name = f"postroom_bench_{secrets.token_hex(4)}"
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.settings = Settings(
+            database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}",
+            reply_domain="reply.example.test",
+            address_keys={1: secrets.token_bytes(32)},
+            account_keys={1: secrets.token_bytes(32)},
+        )
+        self.room = Postroom(self.settings)
+        upgrade(self.room.database)
+        add_account(
+            self.room.database,
+            self.settings,
+            AccountSpec("sink", SENDER, target.host, smtp_port=target.port,
+                        smtp_security=Security.NONE, smtp_auth=Auth.NONE,
+                        limits=Limits(connections=4)),
+            AccountSecrets(),
+            now=self.room.clock(),
+        )  # fmt: skip
+
+    def queue(self, messages: int) -> float:
+        """Queue ``messages`` copies (emails of 500 recipients each); returns seconds taken."""
+        from postroom.compose import Email, Recipient
+
+        started = time.perf_counter()
+        for start in range(0, messages, 500):
+            stop = min(messages, start + 500)
+            self.room.send(
+                Email(account="sink", subject="This week",
+                      to=[Recipient(f"r{n}@sink.test", user=n) for n in range(start, stop)],
+                      html=HTML)
+            )  # fmt: skip
+        return time.perf_counter() - started
+
+    def drop(self) -> None:
+        import psycopg
+
+        self.room.close()
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+_BENCH: QueueBench | None = None
+
+
+def _drain(settings: object) -> int:
+    from postroom.app import Postroom
+
+    room = Postroom(settings)  # type: ignore[arg-type]
+    try:
+        return room.worker(concurrency=1, name=f"bench-{os.getpid()}").drain(timeout=600).copies
+    finally:
+        room.close()
+
+
+def _warm(settings: object) -> int:
+    """Import and connect in each worker process before the clock starts."""
+    from postroom.app import Postroom
+    from postroom.jobs import delivering  # noqa: F401
+
+    room = Postroom(settings)  # type: ignore[arg-type]
+    with room.database.transaction():
+        pass
+    room.close()
+    return os.getpid()
+
+
+def row_postroom_queue(target: Target, connections: int, messages: int) -> Row:
+    """Personalised copies of a 5 KB HTML email with 10 tracked links and a pixel, queued in
+    PostgreSQL, sent by ``connections`` worker processes (one connection each) with all their
+    bookkeeping: claims, tokens, splicing, a result and an event committed per copy."""
+    global _BENCH
+    if _BENCH is None or _BENCH.room.settings is None:
+        _BENCH = QueueBench(target)
+    bench = _BENCH
+    queued = bench.queue(messages)
+    with multiprocessing.get_context("spawn").Pool(connections) as pool:
+        pool.map(_warm, [bench.settings] * connections)
+        started = time.perf_counter()
+        sent = sum(pool.map(_drain, [bench.settings] * connections))
+        seconds = time.perf_counter() - started
+    print(f"    (queued {messages} copies in {queued:.2f} s: {messages / queued:.0f}/s)")
+    return Row("postroom queue", connections, messages, seconds, sent)
+
+
 def measure(
     sink: Sink, function: RowFunction, target: Target, connections: int, messages: int
 ) -> Row:
@@ -314,10 +428,15 @@ def main() -> None:
             row_smtplib,
             row_postroom,
             row_postroom_processes,
+            row_postroom_queue,
         ]
         medians = run_rows(sink, target, loopback, args.messages, args.rounds, per_connection=False)
         for connections in (1, 4):
-            for name, label in (("row_postroom", "threads"), ("row_postroom_processes", "procs")):
+            for name, label in (
+                ("row_postroom", "threads"),
+                ("row_postroom_processes", "procs"),
+                ("row_postroom_queue", "queue"),
+            ):
                 mine = medians[(name, connections)]
                 for peer, goal in (("row_smtp_source", 0.5), ("row_smtplib", 2.0)):
                     versus = ratio(mine, medians[(peer, connections)], goal)
@@ -336,6 +455,8 @@ def main() -> None:
         finally:
             proxy.stop()
     finally:
+        if _BENCH is not None:
+            _BENCH.drop()
         sink.stop()
 
 

@@ -129,6 +129,7 @@ class Deliverer:
             return 0
         attempted = 0
         connection: SmtpConnection | None = None
+        recorder = queue.ResultRecorder(room.database)
         try:
             while not stop.is_set():
                 now = room.clock()
@@ -155,7 +156,7 @@ class Deliverer:
                     connection = self._open(account, copies)
                     if connection is None:
                         break
-                done, keep = self._send_batch(connection, account, copies, stop)
+                done, keep = self._send_batch(connection, account, copies, stop, recorder)
                 attempted += done
                 if not keep:
                     connection.close()
@@ -163,6 +164,7 @@ class Deliverer:
                     if self._paused(account_id):
                         break
         finally:
+            recorder.close()
             if connection is not None:
                 connection.close()
             with room.database.transaction() as tx:
@@ -304,6 +306,7 @@ class Deliverer:
         account: Account,
         copies: Sequence[queue.ClaimedCopy],
         stop: threading.Event,
+        recorder: queue.ResultRecorder,
     ) -> tuple[int, bool]:
         """Stream the batch; returns (copies attempted, whether the connection is still good)."""
         room = self.room
@@ -339,7 +342,7 @@ class Deliverer:
             for result in connection.deliver(outgoing()):
                 copy = cast(queue.ClaimedCopy, result.copy.tag)
                 pending.pop(copy.id, None)
-                decision = self._record(account, copy, result)
+                decision = self._record(account, copy, result, recorder)
                 done += 1
                 if decision.pause_until is not None or decision.reconnect:
                     keep = False
@@ -364,7 +367,13 @@ class Deliverer:
                 tx, ids, worker=self.worker, until=room.clock() + room.settings.sending.lease
             )
 
-    def _record(self, account: Account, copy: queue.ClaimedCopy, result: CopyResult) -> Decision:
+    def _record(
+        self,
+        account: Account,
+        copy: queue.ClaimedCopy,
+        result: CopyResult,
+        recorder: queue.ResultRecorder,
+    ) -> Decision:
         room = self.room
         now = room.clock()
         decision = decide(
@@ -376,11 +385,20 @@ class Deliverer:
             rng=self.rng,
             suppress_gone=room.settings.sending.suppress_gone,
         )
+        if not decision.suppress and decision.pause_until is None:
+            recorder.record(
+                copy,
+                status=decision.status,
+                now=now,
+                code=decision.code,
+                reply=decision.reply,
+                queue_id=decision.queue_id,
+                next_at=decision.next_at,
+                event_data=decision.event_data(),
+            )
+            return decision
+        # Rare: the result and what it does to the address or the account, in one transaction.
         with room.database.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # See docs/queue.md: a worker crash loses nothing; a database crash may
-                # forget the last results, whose copies are then sent again.
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             queue.record_result(
                 conn,
                 copy=copy,

@@ -60,8 +60,13 @@ def _kinds(table: Table) -> _Kinds:
     return kinds
 
 
+def pyformat(sql: str) -> str:
+    """``sql`` written with ``:name`` parameters in psycopg's ``%(name)s`` style."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
 @lru_cache(maxsize=64)
-def _sqlite_timestamp(value: datetime) -> str:
+def sqlite_timestamp(value: datetime) -> str:
     """SQLAlchemy's SQLite storage form, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC (one message
     reuses the same instant for several columns, hence the small cache)."""
     if value.tzinfo is None:
@@ -84,7 +89,7 @@ def _convert(
         for name in kinds.times + extra_times:
             value = out.get(name)
             if value is not None:
-                out[name] = _sqlite_timestamp(value)
+                out[name] = sqlite_timestamp(value)
     else:
         for name in kinds.times + extra_times:
             value = out.get(name)
