@@ -59,6 +59,8 @@ class BounceTally:
 
 class Effects(Protocol):
     steps: list[str]
+    #: The inbound row this message holds a claim on (set by a committed :meth:`claim`).
+    claimed: int | None
 
     def unit(self) -> AbstractContextManager[None]: ...
 
@@ -107,6 +109,7 @@ class LiveEffects:
         self.transport = transport
         self.clock = clock
         self.steps: list[str] = []
+        self.claimed: int | None = None
         self._tx: Connection | None = None
         self._events: list[dict[str, Any]] = []
 
@@ -118,6 +121,10 @@ class LiveEffects:
             try:
                 yield
                 self._write_events(tx)
+            except BaseException:
+                # Rolled back with the transaction: the claim and the queued events are gone.
+                self.claimed, self._events = None, []
+                raise
             finally:
                 self._tx = None
 
@@ -140,6 +147,8 @@ class LiveEffects:
             claim = repos.claim_inbound(
                 tx, key=key, now=now, lease=CLAIM_LEASE, values={**values, "received_at": now}
             )
+            if claim.claimed:
+                self.claimed = claim.inbound_id
             return claim.inbound_id, claim.claimed, claim.state
 
     def find_session(self, key: bytes) -> SessionView | None:

@@ -14,10 +14,22 @@ from datetime import datetime
 from typing import Any
 
 from postroom.addresses import AddressCodec, BounceToken, ReplyToken
-from postroom.errors import AddressError, MessageInProgress, Reject, StoreUnavailable
+from postroom.errors import (
+    AddressError,
+    MessageInProgress,
+    Reject,
+    StoreUnavailable,
+    UnparseableMessage,
+)
 from postroom.handlers import HandlerRegistry, HandlerSpec
 from postroom.inbound.content import attachments_of, is_empty_reply
-from postroom.inbound.context import MessageContext, head_only, row_values, size_context
+from postroom.inbound.context import (
+    MessageContext,
+    failed_row_values,
+    head_only,
+    row_values,
+    size_context,
+)
 from postroom.inbound.digests import choose_item, digest_of
 from postroom.inbound.effects import Effects, SentCopy, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
@@ -66,7 +78,55 @@ class InboundPipeline:
         StoreUnavailable (the database is down) or MessageInProgress (another process is
         handling it now): for those two the caller must make the sender retry.
 
+        Anything else that goes wrong is no reason to retry (the same bytes would fail the
+        same way forever): the message is kept as ``failed`` for ``postroom replay``.
+
         ``size`` is the full size when ``raw`` is only the beginning of a larger message."""
+        try:
+            return self._process(raw, envelope, effects, replay_id, size)
+        except (StoreUnavailable, MessageInProgress, UnparseableMessage):
+            raise
+        except Exception as exc:
+            return self._failed(raw, envelope, effects, replay_id, exc)
+
+    def _failed(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        effects: Effects,
+        replay_id: int | None,
+        exc: Exception,
+    ) -> InboundResult:
+        """Keep a message whose handling raised as ``failed``, under its claim when it has
+        one, else under a claim of its own (content hash), so a retry finds it handled."""
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        if where:
+            detail += f" (at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno})"
+        effects.steps.append(f"failed: {detail}")
+        inbound_id = replay_id if replay_id is not None else effects.claimed
+        if inbound_id is not None:
+            effects.finish(inbound_id, status="failed", outcome=str(Outcome.FAILED), error=detail)
+            return InboundResult(
+                Outcome.FAILED, inbound_id, detail=detail, steps=tuple(effects.steps)
+            )
+        address = envelope.recipients[0] if envelope.recipients else ""
+        values = failed_row_values(raw, envelope, address, detail)
+        inbound_id, claimed, previous = effects.claim(dedupe_key(None, raw, address), values)
+        if not claimed and previous == "processing":
+            raise MessageInProgress(f"message to {address} is being handled; retry later")
+        return InboundResult(
+            Outcome.FAILED, inbound_id, address or None, detail=detail, steps=tuple(effects.steps)
+        )
+
+    def _process(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        effects: Effects,
+        replay_id: int | None,
+        size: int | None,
+    ) -> InboundResult:
         steps = effects.steps
         size = max(size or 0, len(raw))
         too_large = size > self.settings.max_message_bytes
@@ -80,7 +140,7 @@ class InboundPipeline:
             return self._unaddressed(raw, parsed, envelope, effects, replay_id, size)
         token, address, address_error = verified
         steps.append(f"address {address}: " + ("verified" if token else f"{address_error}"))
-        classification = classify_message(parsed.raw)
+        classification = classify_message(parsed.readable)
         kind = str(classification.kind)
         steps.append(f"classified as {kind}")
 
@@ -141,7 +201,7 @@ class InboundPipeline:
         """A message to no address of ours is still ours when it is a bounce or complaint
         that quotes the Message-ID of a copy we know (see ``Postroom.remember_sent``)."""
         steps = effects.steps
-        classification = classify_message(parsed.raw)
+        classification = classify_message(parsed.readable)
         quoted = classification.original_message_id
         if classification.kind not in _REPORTS or not quoted:
             return InboundResult(Outcome.NOT_OURS, steps=tuple(steps))

@@ -10,7 +10,6 @@ goes through SQLAlchemy as usual.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from sqlalchemy import JSON, Table
 from sqlalchemy.engine import Connection
 
 from postroom.errors import StoreError, StoreUnavailable
-from postroom.store.models import UTCDateTime
+from postroom.store.models import MailJSON, MailString, MailText, UTCDateTime
+from postroom.store.text import storable_json, storable_text
 
 _NAMED = re.compile(r":(\w+)")
 _CACHE: dict[tuple[str, str], str] = {}
@@ -45,6 +45,7 @@ class _Kinds:
 
     json: tuple[str, ...]
     times: tuple[str, ...]
+    texts: tuple[str, ...]
 
 
 _KINDS: dict[str, _Kinds] = {}
@@ -54,8 +55,9 @@ def _kinds(table: Table) -> _Kinds:
     kinds = _KINDS.get(table.name)
     if kinds is None:
         kinds = _KINDS[table.name] = _Kinds(
-            json=tuple(c.name for c in table.columns if isinstance(c.type, JSON)),
+            json=tuple(c.name for c in table.columns if isinstance(c.type, JSON | MailJSON)),
             times=tuple(c.name for c in table.columns if isinstance(c.type, UTCDateTime)),
+            texts=tuple(c.name for c in table.columns if isinstance(c.type, MailText | MailString)),
         )
     return kinds
 
@@ -76,10 +78,14 @@ def _convert(
 ) -> dict[str, Any]:
     out = dict(values)
     kinds = _kinds(table)
+    for name in kinds.texts:
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = storable_text(value)
     for name in kinds.json:
         value = out.get(name)
         if value is not None:
-            out[name] = json.dumps(value)
+            out[name] = storable_json(value)
     if conn.dialect.name == "sqlite":
         for name in kinds.times + extra_times:
             value = out.get(name)
