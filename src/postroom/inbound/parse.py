@@ -220,20 +220,55 @@ def normalise_message_id(value: str | None) -> str | None:
     return text or None
 
 
-_ANGLE_ADDRESS = re.compile(r'^[^<>@",;]{0,200}<([^<>@\s",;]+@[^<>@\s",;]+)>\s*$')
+_ANGLE_ADDRESS = re.compile(r'^[^<>@",;=]{0,200}<([^<>@\s",;]+@[^<>@\s",;]+)>\s*$')
+# RFC 5322 section 3.4.1 addr-spec with a dot-atom local part (RFC 6531 lets it hold UTF-8),
+# and a host name as domain (RFC 5321 section 4.1.2). Quoted local parts are not answered.
+_ALNUM = r"A-Za-z0-9\u0080-\ud7ff\ue000-\U0010ffff"
+_ATEXT = rf"[{_ALNUM}!#$%&'*+/=?^_`{{|}}~\-]"
+_LABEL = rf"[{_ALNUM}](?:[{_ALNUM}\-]{{0,61}}[{_ALNUM}])?"
+_MAILBOX = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@{_LABEL}(?:\.{_LABEL})+")
+# RFC 5322 section 3.6.4 msg-id: id-left "@" id-right, each dot-atom-text or a no-fold literal.
+_ID_TEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+)*"
+_MSG_ID = re.compile(rf"{_ID_TEXT}@(?:{_ID_TEXT}|\[[\x21-\x5a\x5e-\x7e]*\])")
+#: The longest Message-ID an error email repeats: "References: <id>" must fit in the 998
+#: characters RFC 5322 section 2.1.1 allows a line.
+MAX_MESSAGE_ID = 980
+
+
+def is_mailbox(address: str) -> bool:
+    """True for a plain ``local@domain`` that mail can be sent to (no encoded words, no
+    comments, no quoting: anything else is not answered)."""
+    return (
+        len(address) <= 254
+        and "=?" not in address
+        and _MAILBOX.fullmatch(address) is not None
+        and len(address.rpartition("@")[0]) <= 64
+    )
+
+
+def is_message_id(value: str) -> bool:
+    """True for a msg-id (without its angle brackets) that can be repeated in a header."""
+    return len(value) <= MAX_MESSAGE_ID and _MSG_ID.fullmatch(value) is not None
 
 
 def first_address(value: str | None) -> str | None:
-    """The first mailbox of an address header (RFC 5322 section 3.4), or None."""
+    """The first mailbox of an address header (RFC 5322 section 3.4), or None.
+
+    Only a real mailbox counts: a display name is never taken for the address, encoded
+    (RFC 2047) or not, so ``=?utf-8?q?x@evil.example?= <ada@example.net>`` is Ada.
+    """
     if not value:
         return None
     # The common "Name <addr>" form directly; anything else (quoted names, comments, groups,
     # several mailboxes) through the standard library's full parser.
     match = _ANGLE_ADDRESS.match(value)
-    if match:
+    if match and is_mailbox(match.group(1)):
         return match.group(1)
+    for _, addr in getaddresses([value]):
+        if is_mailbox(addr.strip()):
+            return addr.strip()
     _, addr = parseaddr(value)
-    return addr.strip() or None
+    return addr.strip() if is_mailbox(addr.strip()) else None
 
 
 def addresses_in(values: list[str]) -> list[str]:
