@@ -215,11 +215,19 @@ class Postroom:
         *,
         ttl: timedelta | None = None,
         uses: int | None = None,
+        address: str | None = None,
     ) -> IssuedAddress:
-        """Store a new email session for ``handler`` and return its signed reply address."""
+        """Store a new email session for ``handler`` and return its signed reply address.
+
+        ``address``: where the application sends the mail that carries this reply address
+        (the user's own address). A bounce or complaint that comes back to the reply address
+        counts against the user only when it names this address; without it, none counts.
+        """
         spec = self.handlers.by_name(handler)
         key = new_session_key()
-        [issued] = self._insert_sessions(spec, user, [(key, data)], ttl=ttl, uses=uses)
+        [issued] = self._insert_sessions(
+            spec, user, [(key, data)], ttl=ttl, uses=uses, address=address
+        )
         return issued
 
     def _insert_sessions(
@@ -230,6 +238,7 @@ class Postroom:
         *,
         ttl: timedelta | None,
         uses: int | None,
+        address: str | None = None,
     ) -> list[IssuedAddress]:
         if not 0 <= user < 2**40:
             raise ValueError(f"user id {user} is outside 0..2^40-1")
@@ -247,6 +256,7 @@ class Postroom:
                     created_at=now,
                     expires_at=expires,
                     uses_left=uses if uses is not None else spec.uses,
+                    address=address,
                 )
                 address = self.codec.encode_reply(module=spec.module, user=user, session_key=key)
                 issued.append(IssuedAddress(address, row.id, expires))
@@ -261,6 +271,7 @@ class Postroom:
         subject: str,
         intro: str = "",
         ttl: timedelta | None = None,
+        address: str | None = None,
     ) -> IssuedDigest:
         """Issue a digest of several items to one user: a reply address per item, one for the
         whole digest, and the rendered text/HTML parts (item markers, per-item mailto: links).
@@ -287,6 +298,7 @@ class Postroom:
             [(key, {DIGEST_KEY: {"item": n, "items": listing}}) for n, key in enumerate(keys)],
             ttl=ttl,
             uses=None,
+            address=address,
         )
         items = tuple(
             DigestItem(number=n, title=entry.title, body=entry.body, reply_address=addresses[n])

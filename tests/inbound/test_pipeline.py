@@ -204,7 +204,7 @@ def test_bounces_count_against_the_user_and_suppress_at_the_threshold(
     room: Postroom, received: list[Reply], transport: MemoryTransport
 ) -> None:
     for n in range(3):
-        issued = room.create_session("forum", 7)
+        issued = room.create_session("forum", 7, address="ada@example.net")
         result = room.receive(bounce(issued.address, mid=f"d{n}"), sender="")
         assert result.outcome is Outcome.BOUNCE_RECORDED and result.detail == "hard"
     with room.database.transaction() as tx:
@@ -214,7 +214,7 @@ def test_bounces_count_against_the_user_and_suppress_at_the_threshold(
 
 
 def test_soft_bounces_weigh_less_and_delays_count_nothing(room: Postroom) -> None:
-    issued = room.create_session("forum", 8)
+    issued = room.create_session("forum", 8, address="ada@example.net")
     soft = bounce(issued.address, status="4.2.2", diagnostic="452 4.2.2 mailbox full", mid="s")
     assert room.receive(soft, sender="").outcome is Outcome.BOUNCE_RECORDED
     delayed = bounce(

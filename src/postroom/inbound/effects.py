@@ -38,6 +38,7 @@ class SessionView:
     expires_at: datetime
     uses_left: int | None
     use_count: int
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ def _view(row: Any) -> SessionView:
         expires_at=row.expires_at,
         uses_left=row.uses_left,
         use_count=row.use_count,
+        address=row.address,
     )
 
 

@@ -33,6 +33,7 @@ from postroom.inbound.context import (
 from postroom.inbound.digests import choose_item, digest_of
 from postroom.inbound.effects import Effects, SentCopy, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
+from postroom.inbound.owners import names, owner_of
 from postroom.inbound.parse import ParsedMessage, parse_message
 from postroom.inbound.recipients import candidate_addresses
 from postroom.inbound.reports import ReportPlan, plan_report
@@ -291,22 +292,22 @@ class InboundPipeline:
     def _bookkeep(self, ctx: MessageContext, plan: ReportPlan, *, stored: bool) -> InboundResult:
         """Record a bounce, complaint, auto-reply or delivery report; never dispatch it.
 
-        ``stored``: the claim already wrote the final outcome (no update needed).
+        A report counts (bounce score, suppression) only when it names the address postroom
+        sent the copy to (:mod:`postroom.inbound.owners`). ``stored``: the claim already
+        wrote the final outcome (no update needed).
         """
         token, effects = ctx.token, ctx.effects
-        owner = ctx.owner
-        if owner is None and isinstance(token, BounceToken):
-            # A VERP return path names the delivery; the copy's record names its user.
-            owner = effects.find_copy(delivery_id=token.delivery_id)
-            if owner is not None:
-                effects.steps.append(
-                    f"delivery {token.delivery_id} is our copy to user {owner.user_id}"
-                )
-        user_id = token.user if isinstance(token, ReplyToken) else None
-        module = token.module if isinstance(token, ReplyToken) else None
-        if user_id is None and owner is not None:
-            user_id, module = owner.user_id, owner.module
-        recipient = plan.recipient or (owner.recipient if owner is not None else None)
+        owner = owner_of(token, effects, ctx.owner)
+        user_id = owner.user_id if owner is not None else None
+        module = owner.module if owner is not None else None
+        ours = owner.address if owner is not None else None
+        counts = ours is not None and names(plan.data.get("recipients") or (), ours)
+        if (plan.suppress or plan.count_bounce) and user_id is not None and not counts:
+            effects.steps.append(
+                f"the report names {', '.join(plan.data.get('recipients') or ()) or 'nobody'}"
+                + (f", not {ours}" if ours else f"; no address of user {user_id} is recorded")
+                + ": it counts against nobody"
+            )
         if plan.event is not None:
             effects.event(
                 plan.event,
@@ -314,14 +315,16 @@ class InboundPipeline:
                 delivery_id=token.delivery_id if isinstance(token, BounceToken) else None,
                 module=module,
                 inbound_id=ctx.inbound_id,
-                recipient=recipient,
-                data=plan.data,
+                recipient=ours if counts else plan.recipient,
+                data={**plan.data, "counted": counts}
+                if plan.count_bounce or plan.suppress
+                else plan.data,
             )
-        if user_id is not None and plan.suppress:
-            effects.suppress(user_id=user_id, address=recipient, reason="complaint")
-        if user_id is not None and plan.count_bounce:
+        if user_id is not None and counts and plan.suppress:
+            effects.suppress(user_id=user_id, address=ours, reason="complaint")
+        if user_id is not None and counts and plan.count_bounce:
             tally = effects.count_bounce(
-                user_id=user_id, hard=plan.hard, address=recipient, details=plan.data
+                user_id=user_id, hard=plan.hard, address=ours, details=plan.data
             )
             effects.steps.append(
                 f"bounce score of user {user_id} now {tally.score:g}"

@@ -95,6 +95,9 @@ class SessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     uses_left: Mapped[int | None] = mapped_column(Integer, nullable=True)
     use_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The address this session's reply address was sent to (given by the application): a
+    # bounce or complaint counts against the user only when it names this address.
+    address: Mapped[str | None] = mapped_column(MailText, nullable=True)
 
 
 class InboundMessageRow(Base):
@@ -161,7 +164,7 @@ class SuppressionRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
-    address: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    address: Mapped[str | None] = mapped_column(MailText, nullable=True, index=True)
     reason: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     details: Mapped[Any] = mapped_column(MailJSON, default=dict)

@@ -52,8 +52,10 @@ def insert_session(
     created_at: datetime,
     expires_at: datetime,
     uses_left: int | None,
+    address: str | None = None,
 ) -> SessionRow:
     row = SessionRow(
+        address=address,
         key=key,
         module=module,
         user_id=user_id,
