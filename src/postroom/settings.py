@@ -67,6 +67,7 @@ class Settings:
     session_prune_after: timedelta = timedelta(days=30)
     max_message_bytes: int = 25 * 1024 * 1024
     report_addresses: tuple[str, ...] = ()
+    trusted_authserv_ids: tuple[str, ...] = ()
     bounces: BounceSettings = field(default_factory=BounceSettings)
     error_mail: ErrorMailSettings = field(default_factory=ErrorMailSettings)
     source: str = "defaults"
@@ -159,6 +160,20 @@ def _as_addresses(key: str, value: Any) -> tuple[str, ...]:
     return out
 
 
+def _as_names(key: str, value: Any) -> tuple[str, ...]:
+    """A TOML array of host names, or a comma-separated string (from the environment)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(
+            key, f"expected a list of names, got {value!r}", 'write ["mx.example.org"]'
+        )
+    out = tuple(i.strip().lower() for i in items if i.strip())
+    for name in out:
+        if " " in name or ";" in name:
+            raise ConfigError(key, f"{name!r} is not an authserv-id", "write the MTA's host name")
+    return out
+
+
 def _as_keys(key: str, value: Any) -> dict[int, bytes]:
     """Keys come as a TOML table ``{"1" = "<base64>"}`` or as ``"1:<b64>,2:<b64>"`` from env."""
     items: list[tuple[str, str]]
@@ -202,6 +217,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
     ("sessions", "prune_after_days"): ("session_prune_after", _as_days),
     ("inbound", "max_message_bytes"): ("max_message_bytes", _as_int),
     ("inbound", "report_addresses"): ("report_addresses", _as_addresses),
+    ("inbound", "trusted_authserv_ids"): ("trusted_authserv_ids", _as_names),
     ("bounces", "hard_weight"): ("bounces.hard_weight", _as_float),
     ("bounces", "soft_weight"): ("bounces.soft_weight", _as_float),
     ("bounces", "threshold"): ("bounces.threshold", _as_float),
@@ -328,6 +344,11 @@ max_message_bytes = 26214400
 # LMTP/SMTP listener also accepts: their bounces and complaints count when they quote the
 # Message-ID of a copy recorded with Postroom.remember_sent(); other mail to them is dropped.
 report_addresses = []
+# The authserv-ids (RFC 8601) of the MTAs that receive mail for postroom, whose
+# Authentication-Results fields are believed. Mail to an address that does not verify is
+# answered only when one of them says the sender's domain passed DMARC or aligned SPF;
+# otherwise it is recorded and refused, never answered (no backscatter).
+trusted_authserv_ids = []
 
 [bounces]
 # A hard bounce adds hard_weight, a soft one soft_weight; reaching threshold suppresses the

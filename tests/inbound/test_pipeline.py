@@ -94,7 +94,8 @@ def test_a_forged_address_is_never_dispatched(
     forged = local[:-2] + ("aa" if local[-2:] != "aa" else "bb") + "@" + domain
     result = room.receive(reply(forged), recipients=[forged])
     assert result.outcome is Outcome.INVALID_ADDRESS
-    assert received == [] and notices(transport) == ["invalid_address"]
+    # The address does not verify: its sender may be forged too, so nobody is answered.
+    assert received == [] and notices(transport) == []
 
 
 def test_mail_for_nobody_of_ours(room: Postroom) -> None:

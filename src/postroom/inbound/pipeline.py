@@ -22,6 +22,7 @@ from postroom.errors import (
     UnparseableMessage,
 )
 from postroom.handlers import HandlerRegistry, HandlerSpec
+from postroom.inbound.authresults import authenticated_sender
 from postroom.inbound.content import attachments_of, is_empty_reply
 from postroom.inbound.context import (
     MessageContext,
@@ -178,6 +179,7 @@ class InboundPipeline:
                 NoticeKind.INVALID_ADDRESS,
                 {"address": address},
                 error=str(address_error),
+                unverified=True,
             )
         if isinstance(token, BounceToken):
             # A person wrote to a return-path address: it never takes replies.
@@ -478,8 +480,21 @@ class InboundPipeline:
         context: dict[str, Any],
         *,
         error: str | None = None,
+        unverified: bool = False,
     ) -> InboundResult:
+        """End with ``outcome`` and tell the sender, when that may be done.
+
+        ``unverified``: the address does not verify, so anyone may have made it up and the
+        sender may be forged too: answered only when the receiving MTA authenticated the
+        sender's domain (:mod:`postroom.inbound.authresults`), else that is backscatter."""
         to = may_answer(ctx.parsed, ctx.envelope.sender, ctx.kind)
+        trusted = self.settings.trusted_authserv_ids
+        if to is not None and unverified and not authenticated_sender(ctx.parsed, to, trusted):
+            ctx.effects.steps.append(
+                f"not answered: the address does not verify and {to} is not authenticated "
+                "(no trusted Authentication-Results with DMARC or aligned SPF passing)"
+            )
+            to = None
         status = None
         if to is None:
             ctx.effects.steps.append(f"no error email ({notice}): the sender must not be answered")
