@@ -21,6 +21,8 @@ from typing import Any
 from postroom.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "postroom.toml"
+DEFAULT_DATABASE_URL = "sqlite:///postroom.db"
+DEFAULT_OUTBOX = "outbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +269,9 @@ def load_settings(
         )
 
     values: dict[str, Any] = {}
+    # Relative paths in the file (and the defaults it leaves in place) are relative to the
+    # file's folder, so postroom finds the same database from any working directory (an MTA
+    # runs the pipe from its own); those from the environment to the working directory.
     for table, body in data.items():
         if not isinstance(body, dict):
             raise ConfigError(table, "expected a [table]", f"write [{table}] on its own line")
@@ -276,12 +281,40 @@ def load_settings(
                 known = ", ".join(sorted(k for t, k in _SCHEMA if t == table)) or "none"
                 raise ConfigError(f"{table}.{key}", "unknown key", f"known keys here: {known}")
             values[spec[0]] = spec[1](f"{table}.{key}", raw)
+    if source != "defaults":
+        base = config_path.absolute().parent
+        values.setdefault("database_url", DEFAULT_DATABASE_URL)
+        values.setdefault("error_mail.outbox_dir", DEFAULT_OUTBOX)
+        for attr, resolve in _PATHS.items():
+            values[attr] = resolve(values[attr], base)
     for (table, key), (attr, conv) in _SCHEMA.items():
         name = _env_name(table, key)
         if name in env:
             values[attr] = conv(name, env[name])
             source = f"{source} + environment" if "environment" not in source else source
     return _build(values, source)
+
+
+def resolve_sqlite_url(url: str, base: Path) -> str:
+    """A ``sqlite:///relative/file.db`` URL made absolute against ``base``; other URLs (and
+    in-memory databases) as they are."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or not scheme.startswith("sqlite"):
+        return url
+    path, query, params = rest.partition("?")
+    if not path or path == ":memory:" or path.startswith("/"):
+        return url
+    return f"{scheme}:///{base / path}{query}{params}"
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    return str(base / value) if value and not Path(value).is_absolute() else value
+
+
+_PATHS: dict[str, Callable[[str, Path], str]] = {
+    "database_url": resolve_sqlite_url,
+    "error_mail.outbox_dir": _resolve_path,
+}
 
 
 def _build(values: Mapping[str, Any], source: str) -> Settings:
@@ -315,7 +348,7 @@ def render_config(
 # POSTROOM_<TABLE>_<KEY>, e.g. POSTROOM_DATABASE_URL; the environment wins.
 
 [database]
-# SQLite file in the working directory by default; for PostgreSQL:
+# A SQLite file (a relative path is relative to this file's folder); for PostgreSQL:
 # url = "postgresql+psycopg://user:password@127.0.0.1:5432/postroom"
 url = "{database_url}"
 
@@ -361,7 +394,7 @@ quiet_period_days = 30
 [error_mail]
 # Emails postroom writes to senders when a reply cannot be handled.
 sender = "postroom@{domain}"
-# smtp | outbox (write .eml files to outbox_dir) | none
+# smtp | outbox (write .eml files to outbox_dir, relative to this file's folder) | none
 transport = "outbox"
 outbox_dir = "outbox"
 smtp_host = "127.0.0.1"

@@ -75,5 +75,5 @@ def db_current(state: State) -> None:
     from postroom.store.migrate import current_revision, head_revision
 
     with errors():
-        database = open_database(load_settings(state.config).database_url)
+        database = open_database(load_settings(state.config).database_url, create=False)
         click.echo(f"{current_revision(database) or 'empty'} (newest: {head_revision()})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,8 +78,39 @@ def _first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def open_database(url: str, *, echo: bool = False) -> Database:
-    """Create the engine for ``url`` (``sqlite:///file.db`` or ``postgresql+psycopg://...``)."""
+def prepare_sqlite_file(path: str, *, create: bool = True) -> None:
+    """Check the folder of a SQLite database exists (never create one: a typo would silently
+    start an empty database) and create the file private (mode 0600: it holds raw mail;
+    SQLite gives its -wal and -shm files the same mode)."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ConfigError(
+            "database.url",
+            f"the folder {target.parent} of the SQLite database does not exist",
+            "create it, or correct the path",
+        )
+    if target.exists():
+        return
+    if not create:
+        raise ConfigError(
+            "database.url",
+            f"there is no database at {target}",
+            "run `postroom db upgrade` to create it, or correct the path",
+        )
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(
+            "database.url", f"cannot create {target} ({exc.strerror})", "check the folder"
+        ) from None
+
+
+def open_database(url: str, *, echo: bool = False, create: bool = True) -> Database:
+    """Create the engine for ``url`` (``sqlite:///file.db`` or ``postgresql+psycopg://...``).
+
+    ``create``: a SQLite file that does not exist yet is created (else a clear error)."""
     try:
         parsed = make_url(url)
     except Exception:
@@ -88,7 +120,7 @@ def open_database(url: str, *, echo: bool = False) -> Database:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_file(parsed.database, create=create)
         kwargs["connect_args"] = {"timeout": 10}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("", "psycopg2"):
