@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from postroom.addresses import AddressCodec, Keyring, new_session_key
+from postroom.addresses import AddressCodec, FormatV1, Keyring, new_session_key
 from postroom.compose.digest import DigestItem, DigestParts, render_digest
 from postroom.errors import ConfigError, PostroomError
 from postroom.handlers import HandlerFunc, HandlerRegistry, HandlerSpec, SenderCheck, module_id_for
@@ -33,6 +33,30 @@ from postroom.settings import Settings
 from postroom.store import Database, open_database, repos
 
 F = TypeVar("F", bound=HandlerFunc)
+
+#: User ids are what a reply address can carry (format 1: 48 bits), everywhere.
+USER_ID_LIMIT = 1 << FormatV1.USER_BITS
+#: How deep session data may nest (JSON); deeper data is refused, not stored.
+MAX_DATA_DEPTH = 64
+
+
+def json_depth(value: Any) -> int:
+    """How deep lists and objects nest in ``value`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_user_id(user: object) -> int:
+    """``user`` as a user id, or ValueError: an int from 0 to 2^48 - 1 (bools refused)."""
+    if isinstance(user, bool) or not isinstance(user, int) or not 0 <= user < USER_ID_LIMIT:
+        raise ValueError(f"user id {user!r} is not a whole number from 0 to 2^48 - 1")
+    return user
 
 
 def utcnow() -> datetime:
@@ -240,8 +264,12 @@ class Postroom:
         uses: int | None,
         address: str | None = None,
     ) -> list[IssuedAddress]:
-        if not 0 <= user < 2**40:
-            raise ValueError(f"user id {user} is outside 0..2^40-1")
+        check_user_id(user)
+        if uses is not None and (isinstance(uses, bool) or uses < 1):
+            raise ValueError("uses must be at least 1 (or None for the handler's default)")
+        for _, data in keyed_data:
+            if json_depth(data) > MAX_DATA_DEPTH:
+                raise ValueError(f"session data nests deeper than {MAX_DATA_DEPTH} levels")
         now = self.clock()
         expires = now + (ttl or spec.ttl or self.settings.session_ttl)
         issued = []
@@ -329,6 +357,8 @@ class Postroom:
         recorded already (the first record stands).
         """
         module = self.handlers.by_name(handler).module if handler is not None else None
+        if user is not None:
+            check_user_id(user)
         if not message_id.strip("<> \t"):
             raise ValueError("an empty Message-ID cannot identify a sent copy")
         if len(message_id) > 998:
@@ -424,7 +454,13 @@ def load_app(spec: str) -> Postroom:
         raise ConfigError(
             "app.import",
             f"cannot import {module_name!r} ({exc})",
-            "check the module is installed or on PYTHONPATH",
+            "install it into postroom's environment, or put its folder on PYTHONPATH",
+        ) from exc
+    except Exception as exc:  # the application's own code failed while it was imported
+        raise ConfigError(
+            "app.import",
+            f"importing {module_name!r} failed ({type(exc).__name__}: {exc})",
+            f"fix the module (try: python -c 'import {module_name}')",
         ) from exc
     room = getattr(module, attribute, None)
     if not isinstance(room, Postroom):

@@ -34,6 +34,12 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def check_range(option: str, value: int, low: int, high: int) -> None:
+    """Exit 64 naming ``option`` unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        fail(f"{option} must be from {low} to {high}, not {value}", EX_USAGE)
+
+
 @contextmanager
 def errors() -> Iterator[None]:
     """Turn postroom's exception tree into one clear line and an exit code."""

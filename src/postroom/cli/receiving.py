@@ -9,10 +9,12 @@ from typing import Any
 
 import click
 
+from postroom.addresses import FormatV1
 from postroom.cli.base import (
     EX_UNAVAILABLE,
     EX_USAGE,
     State,
+    check_range,
     errors,
     fail,
     main,
@@ -21,6 +23,10 @@ from postroom.cli.base import (
 from postroom.errors import StoreUnavailable
 
 # --- addresses and sessions --------------------------------------------------------------------
+
+USER_ID_LIMIT = 1 << FormatV1.USER_BITS  # what a reply address carries
+DELIVERY_ID_LIMIT = 1 << FormatV1.DELIVERY_BITS  # what a bounce address carries
+MAX_PRUNE_DAYS = 36500  # a century: more is no age
 
 
 @main.group()
@@ -44,20 +50,32 @@ def address_encode(
     delivery: int | None,
 ) -> None:
     """Print a signed address (for operators and tests; sessions are not created)."""
+    from postroom.addresses import SESSION_KEY_BYTES
     from postroom.handlers import module_id_for
 
+    if delivery is not None:
+        check_range("--bounce", delivery, 0, DELIVERY_ID_LIMIT - 1)
+    else:
+        if user is None or session_key is None or (module is None and handler is None):
+            fail("give --user, --session-key and --module or --handler (or --bounce ID)", EX_USAGE)
+        check_range("--user", user, 0, USER_ID_LIMIT - 1)
+        if module is not None:
+            check_range("--module", module, 0, 0xFFFF)
+        try:
+            key = bytes.fromhex(session_key)
+        except ValueError:
+            fail(f"--session-key must be {2 * SESSION_KEY_BYTES} hex digits", EX_USAGE)
+        if len(key) != SESSION_KEY_BYTES:
+            fail(
+                f"--session-key must be {2 * SESSION_KEY_BYTES} hex digits, not {len(session_key)}",
+                EX_USAGE,
+            )
     with errors():
         room = room_of(state)
         if delivery is not None:
             click.echo(room.codec.encode_bounce(delivery_id=delivery))
             return
-        if user is None or session_key is None or (module is None and handler is None):
-            fail("give --user, --session-key and --module or --handler (or --bounce ID)", EX_USAGE)
         module_id = module if module is not None else module_id_for(str(handler))
-        try:
-            key = bytes.fromhex(session_key)
-        except ValueError:
-            fail("--session-key must be hex", EX_USAGE)
         click.echo(room.codec.encode_reply(module=module_id, user=user, session_key=key))
 
 
@@ -81,17 +99,29 @@ def session() -> None:
 @click.option("--user", type=int, required=True)
 @click.option("--data", default="null", help="Session data as JSON.")
 @click.option("--uses", type=int, help="Replies this address accepts (default: the handler's).")
+@click.option("--address", "to", help="The address the reply address is sent to (reports count).")
 @click.pass_obj
-def session_create(state: State, handler: str, user: int, data: str, uses: int | None) -> None:
+def session_create(
+    state: State, handler: str, user: int, data: str, uses: int | None, to: str | None
+) -> None:
     """Create a session for HANDLER and print its reply address."""
+    from postroom.app import MAX_DATA_DEPTH, json_depth
+
+    check_range("--user", user, 0, USER_ID_LIMIT - 1)
+    if uses is not None:
+        check_range("--uses", uses, 1, 2**31 - 1)
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as exc:
         fail(f"--data is not JSON: {exc}", EX_USAGE)
+    except RecursionError:
+        fail(f"--data nests deeper than {MAX_DATA_DEPTH} levels; flatten it", EX_USAGE)
+    if json_depth(payload) > MAX_DATA_DEPTH:
+        fail(f"--data nests deeper than {MAX_DATA_DEPTH} levels; flatten it", EX_USAGE)
     with errors():
         room = room_of(state, need_app=True)
         try:
-            issued = room.create_session(handler, user, payload, uses=uses)
+            issued = room.create_session(handler, user, payload, uses=uses, address=to)
         except KeyError as exc:
             fail(str(exc.args[0]), EX_USAGE)
         click.echo(issued.address)
@@ -102,8 +132,13 @@ def session_create(state: State, handler: str, user: int, data: str, uses: int |
 @click.pass_obj
 def prune(state: State, older_than_days: float | None) -> None:
     """Delete email sessions that expired long enough ago, and old copies' Message-IDs."""
+    import math
     from datetime import timedelta
 
+    if older_than_days is not None and not (
+        math.isfinite(older_than_days) and 0 <= older_than_days <= MAX_PRUNE_DAYS
+    ):
+        fail(f"--older-than-days must be a number from 0 to {MAX_PRUNE_DAYS}", EX_USAGE)
     with errors():
         room = room_of(state)
         age = None if older_than_days is None else timedelta(days=older_than_days)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from postroom.errors import ConfigError, StoreError, StoreUnavailable
@@ -67,6 +67,17 @@ def translate_errors() -> Iterator[None]:
         yield
     except (OperationalError, InterfaceError) as exc:
         raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+    except DatabaseError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
+        if type(exc) is DatabaseError:
+            # Not a constraint or data error of one statement: the database itself cannot be
+            # read ("file is not a database", a corrupt file).
+            raise StoreError(
+                f"the database cannot be read ({_first_line(exc)}); check database.url "
+                "names a postroom database"
+            ) from exc
+        raise
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
