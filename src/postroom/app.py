@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from postroom.addresses import AddressCodec, FormatV1, Keyring, new_session_key
 from postroom.compose.digest import DigestItem, DigestParts, render_digest
@@ -31,6 +31,16 @@ from postroom.inbound.types import Envelope, InboundResult
 from postroom.mailer import MailTransport, transport_from_settings
 from postroom.settings import Settings
 from postroom.store import Database, open_database, repos
+
+if TYPE_CHECKING:
+    from postroom.outcomes import (
+        BounceScore,
+        Event,
+        EventType,
+        InboundMessage,
+        Outcomes,
+        Suppression,
+    )
 
 F = TypeVar("F", bound=HandlerFunc)
 
@@ -439,6 +449,54 @@ class Postroom:
                 "use --dry-run to see what would happen, or --force to dispatch it again"
             )
         return self.pipeline().process(raw, envelope, self._effects(dry_run), replay_id=inbound_id)
+
+    # -- outcomes: suppressions, bounce scores, events, received messages ---------------------
+    # Thin methods over postroom.outcomes (its module holds the queries and the types).
+
+    @property
+    def outcomes(self) -> Outcomes:
+        from postroom.outcomes import Outcomes
+
+        return Outcomes(self.database, self.clock)
+
+    def is_suppressed(self, *, user: int | None = None, address: str | None = None) -> bool:
+        """Whether ``user`` (or ``address``, any case) must not be mailed any more."""
+        return self.outcomes.is_suppressed(user=user, address=address)
+
+    def suppression(
+        self, *, user: int | None = None, address: str | None = None
+    ) -> Suppression | None:
+        """The suppression of ``user`` or ``address``: why and since when, or None."""
+        return self.outcomes.suppression(user=user, address=address)
+
+    def lift_suppression(
+        self, *, user: int | None = None, address: str | None = None, reset_score: bool = True
+    ) -> int:
+        """Mail ``user`` (or ``address``) again; also restarts the bounce score by default."""
+        return self.outcomes.lift_suppression(user=user, address=address, reset_score=reset_score)
+
+    def bounce_score(self, user: int) -> BounceScore | None:
+        """``user``'s bounce score (hard and soft counts, last bounce), or None."""
+        return self.outcomes.bounce_score(user)
+
+    def events(
+        self,
+        *,
+        type: EventType | str | None = None,
+        user: int | None = None,
+        email: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Recorded events, newest first, filtered by type, user, email and time."""
+        return self.outcomes.events(
+            type=type, user=user, email=email, since=since, until=until, limit=limit
+        )
+
+    def inbound_message(self, inbound_id: int) -> InboundMessage | None:
+        """One received message (``InboundResult.inbound_id``) with its outcome."""
+        return self.outcomes.inbound_message(inbound_id)
 
 
 def load_app(spec: str) -> Postroom:
