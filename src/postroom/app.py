@@ -21,18 +21,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from postroom.addresses import AddressCodec, FormatV1, Keyring, new_session_key
-from postroom.compose.digest import DigestItem, DigestParts, render_digest
 from postroom.errors import ConfigError, PostroomError
 from postroom.handlers import HandlerFunc, HandlerRegistry, HandlerSpec, SenderCheck, module_id_for
 from postroom.inbound.digests import DIGEST_KEY
-from postroom.inbound.effects import DryRunEffects, LiveEffects
-from postroom.inbound.pipeline import InboundPipeline
 from postroom.inbound.types import Envelope, InboundResult
 from postroom.mailer import MailTransport, transport_from_settings
 from postroom.settings import Settings
-from postroom.store import Database, open_database, repos
 
+# What is imported here stays light: an application module imports this one, and so does
+# every `postroom inbound` process an MTA starts (see postroom.cli.pipe). The store
+# (SQLAlchemy), the pipeline and the digest renderer are imported where they are used.
 if TYPE_CHECKING:
+    from postroom.compose.digest import DigestItem, DigestParts
+    from postroom.inbound.effects import LiveEffects, Store
+    from postroom.inbound.pipeline import InboundPipeline
     from postroom.outcomes import (
         BounceScore,
         Event,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
         Outcomes,
         Suppression,
     )
+    from postroom.store import Database
 
 F = TypeVar("F", bound=HandlerFunc)
 
@@ -175,6 +178,8 @@ class Postroom:
     @property
     def database(self) -> Database:
         if self._database is None:
+            from postroom.store import open_database
+
             self._database = open_database(self.settings.database_url)
             self._database_owned = True
         return self._database
@@ -280,6 +285,8 @@ class Postroom:
         for _, data in keyed_data:
             if json_depth(data) > MAX_DATA_DEPTH:
                 raise ValueError(f"session data nests deeper than {MAX_DATA_DEPTH} levels")
+        from postroom.store import repos
+
         now = self.clock()
         expires = now + (ttl or spec.ttl or self.settings.session_ttl)
         issued = []
@@ -319,6 +326,8 @@ class Postroom:
         Either way the handler's ``reply.session_data`` is that item's ``data`` and
         ``reply.digest_item`` its number; when nothing tells, the sender is asked to choose.
         """
+        from postroom.compose.digest import DigestItem, render_digest
+
         if not entries:
             raise ValueError("a digest needs at least one item")
         spec = self.handlers.by_name(handler)
@@ -374,6 +383,8 @@ class Postroom:
         if len(message_id) > 998:
             # RFC 5322 section 2.1.1: no header line is longer than 998 characters.
             raise ValueError(f"a Message-ID of {len(message_id)} characters is not one")
+        from postroom.store import repos
+
         with self.database.transaction() as tx:
             return repos.remember_message_id(
                 tx,
@@ -388,6 +399,8 @@ class Postroom:
     def prune(self, *, older_than: timedelta | None = None) -> Pruned:
         """Delete sessions that expired more than ``older_than`` ago (default from settings),
         and the Message-IDs of copies sent longer ago than a session lives plus that."""
+        from postroom.store import repos
+
         age = older_than if older_than is not None else self.settings.session_prune_after
         now = self.clock()
         with self.database.transaction() as tx:
@@ -398,15 +411,19 @@ class Postroom:
     # -- inbound ---------------------------------------------------------------------------
 
     def pipeline(self) -> InboundPipeline:
+        from postroom.inbound.pipeline import InboundPipeline
+
         return InboundPipeline(
             settings=self.settings, codec=self.codec, handlers=self.handlers, clock=self.clock
         )
 
-    def _effects(self, dry_run: bool) -> LiveEffects:
+    def _effects(self, dry_run: bool, store: Store | None = None) -> LiveEffects:
+        from postroom.inbound.effects import DryRunEffects, LiveEffects
+
         kind = DryRunEffects if dry_run else LiveEffects
         return kind(
             settings=self.settings,
-            database=self.database,
+            store=store or self.database,
             transport=self.transport,
             clock=self.clock,
         )
@@ -428,12 +445,25 @@ class Postroom:
         :class:`~postroom.errors.StoreUnavailable` when the database is down (retry later).
         """
         envelope = Envelope(sender=sender, recipients=tuple(recipients))
-        return self.pipeline().process(raw, envelope, self._effects(dry_run), size=size)
+        if self._database is not None:
+            return self.pipeline().process(raw, envelope, self._effects(dry_run), size=size)
+        # Nothing has opened the database yet (an MTA pipe: one message per process): the
+        # message is handled on the database driver alone, without loading SQLAlchemy.
+        from postroom.store.driver import Connector
+
+        connector = Connector(self.settings.database_url)
+        try:
+            effects = self._effects(dry_run, connector)
+            return self.pipeline().process(raw, envelope, effects, size=size)
+        finally:
+            connector.close()
 
     def replay(
         self, inbound_id: int, *, dry_run: bool = False, force: bool = False
     ) -> InboundResult:
         """Run a stored inbound message through the pipeline again (``postroom replay``)."""
+        from postroom.store import repos
+
         with self.database.transaction() as tx:
             row = repos.get_inbound(tx, inbound_id)
             if row is None:

@@ -14,15 +14,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from sqlalchemy.engine import Connection
-
 from postroom.handlers import HandlerSpec
 from postroom.inbound.types import Reply
 from postroom.mailer import MailTransport, TransportError
 from postroom.settings import Settings
-from postroom.store import repos
-from postroom.store.db import Database
-from postroom.store.models import SessionRow
+from postroom.store import inbound as repos
+from postroom.store.driver import Driver
 
 CLAIM_LEASE = timedelta(minutes=10)
 
@@ -95,6 +92,13 @@ def _view(row: Any) -> SessionView:
     )
 
 
+class Store(Protocol):
+    """Where the effects are written: units of work on a database driver connection
+    (``Database.unit`` over SQLAlchemy's pool, or ``store.driver.Connector``)."""
+
+    def unit(self) -> AbstractContextManager[Driver]: ...
+
+
 class LiveEffects:
     """Effects performed for real."""
 
@@ -102,23 +106,23 @@ class LiveEffects:
         self,
         *,
         settings: Settings,
-        database: Database,
+        store: Store,
         transport: MailTransport,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
-        self.database = database
+        self.store = store
         self.transport = transport
         self.clock = clock
         self.steps: list[str] = []
         self.claimed: int | None = None
-        self._tx: Connection | None = None
+        self._tx: Driver | None = None
         self._events: list[dict[str, Any]] = []
 
     @contextmanager
     def unit(self) -> Iterator[None]:
         """Run the effects inside the block in one transaction (one commit for a bounce)."""
-        with self.database.connect() as tx:
+        with self.store.unit() as tx:
             self._tx = tx
             try:
                 yield
@@ -130,17 +134,17 @@ class LiveEffects:
             finally:
                 self._tx = None
 
-    def _write_events(self, tx: Connection) -> None:
+    def _write_events(self, tx: Driver) -> None:
         events, self._events = self._events, []
         for event in events:
             repos.add_event(tx, **event)
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def _connection(self) -> Iterator[Driver]:
         if self._tx is not None:
             yield self._tx
         else:
-            with self.database.connect() as tx:
+            with self.store.unit() as tx:
                 yield tx
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]:
@@ -265,8 +269,8 @@ class DryRunEffects(LiveEffects):
         return None, True, "processing"
 
     def take_use(self, session_id: int) -> bool:
-        with self.database.transaction() as tx:
-            row = tx.get(SessionRow, session_id)
+        with self._connection() as tx:
+            row = repos.get_session(tx, session_id)
             ok = row is not None and (row.uses_left is None or row.uses_left > 0)
         self.steps.append(
             f"would spend one use of session {session_id}: {'ok' if ok else 'none left'}"
@@ -281,7 +285,7 @@ class DryRunEffects(LiveEffects):
     ) -> BounceTally:
         policy = self.settings.bounces
         weight = policy.hard_weight if hard else policy.soft_weight
-        with self.database.transaction() as tx:
+        with self._connection() as tx:
             row = repos.get_bounce_score(tx, user_id)
             fresh = row is None or row.last_bounce_at < self.clock() - policy.quiet_period
             score = weight + (0.0 if fresh or row is None else row.score)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import email.policy
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 from postroom.inbound.parse import ParsedMessage, is_mailbox, is_message_id
 
@@ -34,14 +36,21 @@ class NoticeKind(enum.StrEnum):
     DIGEST_AMBIGUOUS = "digest_ambiguous"
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("postroom.inbound", "templates"),
-    autoescape=False,  # plain-text mail, nothing is rendered as HTML
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+@functools.cache
+def _templates() -> jinja2.Environment:
+    # Built (and jinja2 imported) for the first error email only: most messages need none.
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("postroom.inbound", "templates"),
+        autoescape=False,  # plain-text mail, nothing is rendered as HTML
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 _MAILER_DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|bounces?)(\+|@|$)", re.I)
 _NO_REPLY_PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
@@ -96,8 +105,10 @@ def build_notice(
     a line (else In-Reply-To and References are left out)."""
     if not is_mailbox(to):
         raise ValueError(f"{to!r} is not a mailbox an error email can be sent to")
-    rendered = _ENV.get_template(f"{kind.value}.txt").render(
-        subject=one_line(original.subject) or "(no subject)", **context
+    rendered = (
+        _templates()
+        .get_template(f"{kind.value}.txt")
+        .render(subject=one_line(original.subject) or "(no subject)", **context)
     )
     first, _, body = rendered.partition("\n")
     subject = one_line(first.removeprefix("Subject:"), 300)

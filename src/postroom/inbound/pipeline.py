@@ -40,7 +40,7 @@ from postroom.inbound.recipients import candidate_addresses
 from postroom.inbound.reports import ReportPlan, plan_report
 from postroom.inbound.types import Envelope, InboundResult, Outcome, Reply
 from postroom.settings import Settings
-from postroom.store.repos import dedupe_key
+from postroom.store.inbound import dedupe_key
 from postroom.understand.bounces import MessageKind, classify_message
 from postroom.understand.digest import strip_reference
 from postroom.understand.replies import extract_message

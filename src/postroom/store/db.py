@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -15,22 +13,12 @@ from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, Operationa
 from sqlalchemy.orm import Session, sessionmaker
 
 from postroom.errors import ConfigError, StoreError, StoreUnavailable
+from postroom.store.db_files import prepare_sqlite_file
+from postroom.store.driver import Driver, sqlite_pragmas
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers work beside one writer; busy_timeout waits for the lock instead of
-    # failing at once when two processes write (the MTA may run many `postroom inbound`).
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    # Checkpoint every ~40 MB of WAL instead of 4 MB: every received message is a commit of a
-    # few pages, and frequent checkpoints (each with an fsync) cost ~10 % of the inbound path.
-    # journal_size_limit truncates the WAL file again after a checkpoint.
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
-    cursor.execute("PRAGMA journal_size_limit=67108864")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    sqlite_pragmas(dbapi_connection)
 
 
 @dataclass(frozen=True)
@@ -55,6 +43,12 @@ class Database:
         """A Core connection in a transaction: the light path for statements run per message."""
         with translate_errors(), self.engine.begin() as connection:
             yield connection
+
+    @contextmanager
+    def unit(self) -> Iterator[Driver]:
+        """:meth:`connect`, as the database driver's connection (see ``store.inbound``)."""
+        with self.connect() as connection:
+            yield Driver(connection.connection.driver_connection, self.dialect)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -87,35 +81,6 @@ def translate_errors() -> Iterator[None]:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-
-
-def prepare_sqlite_file(path: str, *, create: bool = True) -> None:
-    """Check the folder of a SQLite database exists (never create one: a typo would silently
-    start an empty database) and create the file private (mode 0600: it holds raw mail;
-    SQLite gives its -wal and -shm files the same mode)."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise ConfigError(
-            "database.url",
-            f"the folder {target.parent} of the SQLite database does not exist",
-            "create it, or correct the path",
-        )
-    if target.exists():
-        return
-    if not create:
-        raise ConfigError(
-            "database.url",
-            f"there is no database at {target}",
-            "run `postroom db upgrade` to create it, or correct the path",
-        )
-    try:
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise ConfigError(
-            "database.url", f"cannot create {target} ({exc.strerror})", "check the folder"
-        ) from None
 
 
 def open_database(url: str, *, echo: bool = False, create: bool = True) -> Database:
