@@ -209,6 +209,16 @@ class MailServers:
             *_live_group_members(self._dovecot.pid),
         ]
 
+    def queued(self) -> list[str]:
+        """The messages in Postfix's queue (incoming, active, deferred, hold), by queue id."""
+        queue = self.root / "postfix" / "queue"
+        return sorted(
+            path.name
+            for name in ("maildrop", "incoming", "active", "deferred", "hold")
+            for path in (queue / name).rglob("*")
+            if path.is_file()
+        )
+
     def postfix_log(self) -> str:
         """Postfix's log so far (its `maillog_file`)."""
         return _read_text(self._postfix_log)
@@ -245,12 +255,16 @@ def start_mail_servers(
     local_domains: Sequence[str] = ("example.test",),
     lmtp_routes: Mapping[str, tuple[str, int]] | None = None,
     smtp_routes: Mapping[str, tuple[str, int]] | None = None,
+    main_cf: Sequence[str] = (),
+    master_cf: Sequence[str] = (),
 ) -> MailServers:
     """Start Dovecot and Postfix from `root`, on free loopback ports, and wait until both serve.
 
     `lmtp_routes` and `smtp_routes` map a domain to a (loopback host, port): Postfix accepts mail
     for any local part of that domain and hands it, envelope recipient unchanged, to that LMTP
-    or SMTP server.
+    or SMTP server. `main_cf` and `master_cf` are lines added at the end of Postfix's
+    main.cf and master.cf as they are (a parameter set again there wins over the template's),
+    e.g. a recipe under test.
     """
     binaries = _find_binaries()
     _check_root_user()
@@ -292,6 +306,8 @@ def start_mail_servers(
     try:
         _write_dovecot(layout, ports, mail_users, domains)
         _write_postfix(layout, binaries, ports, mail_users, domains, routes)
+        _append(layout.postfix / "main.cf", main_cf)
+        _append(layout.postfix / "master.cf", master_cf)
         _backdate(base)
     except BaseException:
         if keep_logs_in is not None:
@@ -627,6 +643,12 @@ def _write_postfix(
             config_dir=layout.postfix,
         )
     )
+
+
+def _append(path: Path, lines: Sequence[str]) -> None:
+    if lines:
+        with path.open("a") as handle:
+            handle.write("# added by the test\n" + "".join(line + "\n" for line in lines))
 
 
 def _ere_literal(domain: str) -> str:
