@@ -10,6 +10,7 @@ message; a database outage answers ``451 4.3.0`` so the MTA keeps the mail and r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -180,6 +181,8 @@ def _policy_client(
             log.warning("policy client dropped: %s", exc)
         finally:
             writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
     return serve_client
 
@@ -254,6 +257,19 @@ class BackgroundListener:
             raise RuntimeError(f"the {protocol} listener did not start: {failure}")
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self._server.close)
+        """Close the listener and its open connections, then end the thread."""
+
+        async def shutdown() -> None:
+            self._server.close()
+            current = asyncio.current_task()
+            tasks = [task for task in asyncio.all_tasks() if task is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._server.wait_closed()
+
+        done = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+        with contextlib.suppress(Exception):
+            done.result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
