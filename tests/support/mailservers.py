@@ -262,9 +262,9 @@ def start_mail_servers(
 
     `lmtp_routes` and `smtp_routes` map a domain to a (loopback host, port): Postfix accepts mail
     for any local part of that domain and hands it, envelope recipient unchanged, to that LMTP
-    or SMTP server. `main_cf` and `master_cf` are lines added at the end of Postfix's
-    main.cf and master.cf as they are (a parameter set again there wins over the template's),
-    e.g. a recipe under test.
+    or SMTP server. `main_cf` and `master_cf` are lines added to Postfix's main.cf and
+    master.cf as they are (a parameter set in `main_cf` replaces the template's), e.g. a
+    recipe under test.
     """
     binaries = _find_binaries()
     _check_root_user()
@@ -306,7 +306,7 @@ def start_mail_servers(
     try:
         _write_dovecot(layout, ports, mail_users, domains)
         _write_postfix(layout, binaries, ports, mail_users, domains, routes)
-        _append(layout.postfix / "main.cf", main_cf)
+        _set_parameters(layout.postfix / "main.cf", main_cf)
         _append(layout.postfix / "master.cf", master_cf)
         _backdate(base)
     except BaseException:
@@ -643,6 +643,23 @@ def _write_postfix(
             config_dir=layout.postfix,
         )
     )
+
+
+def _set_parameters(path: Path, lines: Sequence[str]) -> None:
+    """Add main.cf ``lines``; a parameter they set is removed from the template first (Postfix
+    would warn about the earlier entry in every process it starts, slowing its start)."""
+    names = {line.partition("=")[0].strip() for line in lines if "=" in line and line[:1].strip()}
+    kept: list[str] = []
+    dropping = False
+    for line in path.read_text().splitlines():
+        if line[:1].strip() and not line.startswith("#"):
+            dropping = line.partition("=")[0].strip() in names
+        elif not line.strip() or line.startswith("#"):
+            dropping = False
+        if not dropping:
+            kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    _append(path, lines)
 
 
 def _append(path: Path, lines: Sequence[str]) -> None:
