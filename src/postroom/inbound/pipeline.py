@@ -11,7 +11,7 @@ import dataclasses
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from postroom.addresses import AddressCodec, BounceToken, ReplyToken
 from postroom.errors import (
@@ -22,7 +22,6 @@ from postroom.errors import (
     UnparseableMessage,
 )
 from postroom.handlers import HandlerRegistry, HandlerSpec
-from postroom.inbound.authresults import authenticated_sender
 from postroom.inbound.content import attachments_of, is_empty_reply
 from postroom.inbound.context import (
     MessageContext,
@@ -34,16 +33,21 @@ from postroom.inbound.context import (
 from postroom.inbound.digests import choose_item, digest_of
 from postroom.inbound.effects import Effects, SentCopy, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
-from postroom.inbound.owners import names, owner_of
 from postroom.inbound.parse import ParsedMessage, parse_message
 from postroom.inbound.recipients import candidate_addresses
-from postroom.inbound.reports import ReportPlan, plan_report
 from postroom.inbound.types import Envelope, InboundResult, Outcome, Reply
 from postroom.settings import Settings
 from postroom.store.inbound import dedupe_key
 from postroom.understand.bounces import MessageKind, classify_message
 from postroom.understand.digest import strip_reference
 from postroom.understand.replies import extract_message
+
+if TYPE_CHECKING:
+    from postroom.inbound.reports import ReportPlan
+
+# Reports (inbound.reports, inbound.owners) and forged addresses (inbound.authresults) import
+# their modules when they meet one: the MTA pipe starts a process per message, and most are
+# replies.
 
 # What a message to no address of ours may be and still count: see ``_unaddressed``.
 _REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT)
@@ -151,6 +155,8 @@ class InboundPipeline:
             values.update(module=token.module, user_id=token.user)
         if token is not None and not too_large and classification.kind is not MessageKind.NORMAL:
             # Bounces, complaints, auto-replies: recorded, never dispatched.
+            from postroom.inbound.reports import plan_report
+
             return self._record_report(
                 raw,
                 parsed,
@@ -217,6 +223,8 @@ class InboundPipeline:
         address = envelope.recipients[0] if envelope.recipients else f"<{copy.message_id}>"
         values = row_values(raw, parsed, envelope, address, kind, size, False)
         values.update(module=copy.module, user_id=copy.user_id)
+        from postroom.inbound.reports import plan_report
+
         plan = plan_report(classification)
         return self._record_report(
             raw, parsed, envelope, effects, values, plan, replay_id, None, owner=copy
@@ -298,6 +306,8 @@ class InboundPipeline:
         sent the copy to (:mod:`postroom.inbound.owners`). ``stored``: the claim already
         wrote the final outcome (no update needed).
         """
+        from postroom.inbound.owners import names, owner_of
+
         token, effects = ctx.token, ctx.effects
         owner = owner_of(token, effects, ctx.owner)
         user_id = owner.user_id if owner is not None else None
@@ -489,7 +499,7 @@ class InboundPipeline:
         sender's domain (:mod:`postroom.inbound.authresults`), else that is backscatter."""
         to = may_answer(ctx.parsed, ctx.envelope.sender, ctx.kind)
         trusted = self.settings.trusted_authserv_ids
-        if to is not None and unverified and not authenticated_sender(ctx.parsed, to, trusted):
+        if to is not None and unverified and not _authenticated(ctx.parsed, to, trusted):
             ctx.effects.steps.append(
                 f"not answered: the address does not verify and {to} is not authenticated "
                 "(no trusted Authentication-Results with DMARC or aligned SPF passing)"
@@ -579,3 +589,9 @@ class InboundPipeline:
         return InboundResult(
             outcome, inbound_id, address, kind, module, user, notice, detail, tuple(steps)
         )
+
+
+def _authenticated(parsed: ParsedMessage, to: str, trusted: tuple[str, ...]) -> bool:
+    from postroom.inbound.authresults import authenticated_sender
+
+    return authenticated_sender(parsed, to, trusted)
