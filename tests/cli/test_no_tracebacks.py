@@ -203,3 +203,13 @@ def test_the_real_program_prints_no_traceback(deployment: Deployment) -> None:
             timeout=60,
         )
         assert result.returncode in (64, 78) and b"Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["classify"], ["extract"]])
+def test_commands_that_need_no_app_ignore_a_broken_one(
+    deployment: Deployment, tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "one.eml"
+    path.write_bytes(b"From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n")
+    args = [*command, str(path)] if command[0] != "db" else command
+    assert_clear(*invoke("--app", "crashing_app:room", *args), 0)
