@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` and `make test`. Both bootstrap what they need.
+# The two commands of the README: `make demo` and `make test`. Each bootstraps what it needs:
+# the demo only the product's dependencies, the tests the dev group, the benchmarks the bench group.
 .PHONY: demo test check bench setup clean
 
 demo:
@@ -6,15 +7,15 @@ demo:
 	@.venv/bin/postroom demo
 
 test:
-	@scripts/bootstrap --services
+	@scripts/bootstrap --group dev --services
 	@scripts/test
 
 check:
-	@scripts/bootstrap
+	@scripts/bootstrap --group dev
 	@scripts/check
 
 bench:
-	@scripts/bootstrap --services
+	@scripts/bootstrap --group dev --group bench --services
 	@.venv/bin/python bench/inbound.py
 	@.venv/bin/python bench/classify.py
 	@.venv/bin/python bench/extract.py
@@ -22,6 +23,7 @@ bench:
 	@.venv/bin/python bench/compose.py
 	@.venv/bin/python bench/tokens.py
 	@.venv/bin/python bench/send.py
+	@bench/pipe.sh
 
 setup:
 	@scripts/bootstrap

@@ -20,17 +20,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from postroom.addresses import AddressCodec, Keyring, new_session_key
-from postroom.compose.digest import DigestItem, DigestParts, render_digest
+from postroom.addresses import AddressCodec, FormatV1, Keyring, new_session_key
 from postroom.errors import ConfigError, PostroomError
 from postroom.handlers import HandlerFunc, HandlerRegistry, HandlerSpec, SenderCheck, module_id_for
 from postroom.inbound.digests import DIGEST_KEY
-from postroom.inbound.effects import DryRunEffects, LiveEffects
-from postroom.inbound.pipeline import InboundPipeline
 from postroom.inbound.types import Envelope, InboundResult
 from postroom.mailer import MailTransport, transport_from_settings
 from postroom.settings import Settings
-from postroom.store import Database, open_database, repos
+
+# What is imported here stays light: an application module imports this one, and so does
+# every `postroom inbound` process an MTA starts (see postroom.cli.pipe). The store
+# (SQLAlchemy), the pipeline and the digest renderer are imported where they are used.
+if TYPE_CHECKING:
+    from postroom.compose.digest import DigestItem, DigestParts
+    from postroom.inbound.effects import LiveEffects, Store
+    from postroom.inbound.pipeline import InboundPipeline
+    from postroom.outcomes import (
+        BounceScore,
+        Event,
+        EventType,
+        InboundMessage,
+        Outcomes,
+        Suppression,
+    )
+    from postroom.store import Database
 
 if TYPE_CHECKING:
     from postroom.compose.email import Email
@@ -38,6 +51,30 @@ if TYPE_CHECKING:
     from postroom.sending import EmailState, SendResult
 
 F = TypeVar("F", bound=HandlerFunc)
+
+#: User ids are what a reply address can carry (format 1: 48 bits), everywhere.
+USER_ID_LIMIT = 1 << FormatV1.USER_BITS
+#: How deep session data may nest (JSON); deeper data is refused, not stored.
+MAX_DATA_DEPTH = 64
+
+
+def json_depth(value: Any) -> int:
+    """How deep lists and objects nest in ``value`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_user_id(user: object) -> int:
+    """``user`` as a user id, or ValueError: an int from 0 to 2^48 - 1 (bools refused)."""
+    if isinstance(user, bool) or not isinstance(user, int) or not 0 <= user < USER_ID_LIMIT:
+        raise ValueError(f"user id {user!r} is not a whole number from 0 to 2^48 - 1")
+    return user
 
 
 def utcnow() -> datetime:
@@ -146,6 +183,8 @@ class Postroom:
     @property
     def database(self) -> Database:
         if self._database is None:
+            from postroom.store import open_database
+
             self._database = open_database(self.settings.database_url)
             self._database_owned = True
         return self._database
@@ -225,11 +264,19 @@ class Postroom:
         *,
         ttl: timedelta | None = None,
         uses: int | None = None,
+        address: str | None = None,
     ) -> IssuedAddress:
-        """Store a new email session for ``handler`` and return its signed reply address."""
+        """Store a new email session for ``handler`` and return its signed reply address.
+
+        ``address``: where the application sends the mail that carries this reply address
+        (the user's own address). A bounce or complaint that comes back to the reply address
+        counts against the user only when it names this address; without it, none counts.
+        """
         spec = self.handlers.by_name(handler)
         key = new_session_key()
-        [issued] = self._insert_sessions(spec, user, [(key, data)], ttl=ttl, uses=uses)
+        [issued] = self._insert_sessions(
+            spec, user, [(key, data)], ttl=ttl, uses=uses, address=address
+        )
         return issued
 
     def _insert_sessions(
@@ -240,9 +287,16 @@ class Postroom:
         *,
         ttl: timedelta | None,
         uses: int | None,
+        address: str | None = None,
     ) -> list[IssuedAddress]:
-        if not 0 <= user < 2**40:
-            raise ValueError(f"user id {user} is outside 0..2^40-1")
+        check_user_id(user)
+        if uses is not None and (isinstance(uses, bool) or uses < 1):
+            raise ValueError("uses must be at least 1 (or None for the handler's default)")
+        for _, data in keyed_data:
+            if json_depth(data) > MAX_DATA_DEPTH:
+                raise ValueError(f"session data nests deeper than {MAX_DATA_DEPTH} levels")
+        from postroom.store import repos
+
         now = self.clock()
         expires = now + (ttl or spec.ttl or self.settings.session_ttl)
         issued = []
@@ -257,6 +311,7 @@ class Postroom:
                     created_at=now,
                     expires_at=expires,
                     uses_left=uses if uses is not None else spec.uses,
+                    address=address,
                 )
                 address = self.codec.encode_reply(module=spec.module, user=user, session_key=key)
                 issued.append(IssuedAddress(address, row.id, expires))
@@ -271,6 +326,7 @@ class Postroom:
         subject: str,
         intro: str = "",
         ttl: timedelta | None = None,
+        address: str | None = None,
     ) -> IssuedDigest:
         """Issue a digest of several items to one user: a reply address per item, one for the
         whole digest, and the rendered text/HTML parts (item markers, per-item mailto: links).
@@ -280,6 +336,8 @@ class Postroom:
         Either way the handler's ``reply.session_data`` is that item's ``data`` and
         ``reply.digest_item`` its number; when nothing tells, the sender is asked to choose.
         """
+        from postroom.compose.digest import DigestItem, render_digest
+
         if not entries:
             raise ValueError("a digest needs at least one item")
         spec = self.handlers.by_name(handler)
@@ -297,6 +355,7 @@ class Postroom:
             [(key, {DIGEST_KEY: {"item": n, "items": listing}}) for n, key in enumerate(keys)],
             ttl=ttl,
             uses=None,
+            address=address,
         )
         items = tuple(
             DigestItem(number=n, title=entry.title, body=entry.body, reply_address=addresses[n])
@@ -327,11 +386,15 @@ class Postroom:
         recorded already (the first record stands).
         """
         module = self.handlers.by_name(handler).module if handler is not None else None
+        if user is not None:
+            check_user_id(user)
         if not message_id.strip("<> \t"):
             raise ValueError("an empty Message-ID cannot identify a sent copy")
         if len(message_id) > 998:
             # RFC 5322 section 2.1.1: no header line is longer than 998 characters.
             raise ValueError(f"a Message-ID of {len(message_id)} characters is not one")
+        from postroom.store import repos
+
         with self.database.transaction() as tx:
             return repos.remember_message_id(
                 tx,
@@ -346,6 +409,8 @@ class Postroom:
     def prune(self, *, older_than: timedelta | None = None) -> Pruned:
         """Delete sessions that expired more than ``older_than`` ago (default from settings),
         and the Message-IDs of copies sent longer ago than a session lives plus that."""
+        from postroom.store import repos
+
         age = older_than if older_than is not None else self.settings.session_prune_after
         now = self.clock()
         with self.database.transaction() as tx:
@@ -382,15 +447,19 @@ class Postroom:
     # -- inbound ---------------------------------------------------------------------------
 
     def pipeline(self) -> InboundPipeline:
+        from postroom.inbound.pipeline import InboundPipeline
+
         return InboundPipeline(
             settings=self.settings, codec=self.codec, handlers=self.handlers, clock=self.clock
         )
 
-    def _effects(self, dry_run: bool) -> LiveEffects:
+    def _effects(self, dry_run: bool, store: Store | None = None) -> LiveEffects:
+        from postroom.inbound.effects import DryRunEffects, LiveEffects
+
         kind = DryRunEffects if dry_run else LiveEffects
         return kind(
             settings=self.settings,
-            database=self.database,
+            store=store or self.database,
             transport=self.transport,
             clock=self.clock,
         )
@@ -412,12 +481,25 @@ class Postroom:
         :class:`~postroom.errors.StoreUnavailable` when the database is down (retry later).
         """
         envelope = Envelope(sender=sender, recipients=tuple(recipients))
-        return self.pipeline().process(raw, envelope, self._effects(dry_run), size=size)
+        if self._database is not None:
+            return self.pipeline().process(raw, envelope, self._effects(dry_run), size=size)
+        # Nothing has opened the database yet (an MTA pipe: one message per process): the
+        # message is handled on the database driver alone, without loading SQLAlchemy.
+        from postroom.store.driver import Connector
+
+        connector = Connector(self.settings.database_url)
+        try:
+            effects = self._effects(dry_run, connector)
+            return self.pipeline().process(raw, envelope, effects, size=size)
+        finally:
+            connector.close()
 
     def replay(
         self, inbound_id: int, *, dry_run: bool = False, force: bool = False
     ) -> InboundResult:
         """Run a stored inbound message through the pipeline again (``postroom replay``)."""
+        from postroom.store import repos
+
         with self.database.transaction() as tx:
             row = repos.get_inbound(tx, inbound_id)
             if row is None:
@@ -434,6 +516,54 @@ class Postroom:
             )
         return self.pipeline().process(raw, envelope, self._effects(dry_run), replay_id=inbound_id)
 
+    # -- outcomes: suppressions, bounce scores, events, received messages ---------------------
+    # Thin methods over postroom.outcomes (its module holds the queries and the types).
+
+    @property
+    def outcomes(self) -> Outcomes:
+        from postroom.outcomes import Outcomes
+
+        return Outcomes(self.database, self.clock)
+
+    def is_suppressed(self, *, user: int | None = None, address: str | None = None) -> bool:
+        """Whether ``user`` (or ``address``, any case) must not be mailed any more."""
+        return self.outcomes.is_suppressed(user=user, address=address)
+
+    def suppression(
+        self, *, user: int | None = None, address: str | None = None
+    ) -> Suppression | None:
+        """The suppression of ``user`` or ``address``: why and since when, or None."""
+        return self.outcomes.suppression(user=user, address=address)
+
+    def lift_suppression(
+        self, *, user: int | None = None, address: str | None = None, reset_score: bool = True
+    ) -> int:
+        """Mail ``user`` (or ``address``) again; also restarts the bounce score by default."""
+        return self.outcomes.lift_suppression(user=user, address=address, reset_score=reset_score)
+
+    def bounce_score(self, user: int) -> BounceScore | None:
+        """``user``'s bounce score (hard and soft counts, last bounce), or None."""
+        return self.outcomes.bounce_score(user)
+
+    def events(
+        self,
+        *,
+        type: EventType | str | None = None,
+        user: int | None = None,
+        email: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Recorded events, newest first, filtered by type, user, email and time."""
+        return self.outcomes.events(
+            type=type, user=user, email=email, since=since, until=until, limit=limit
+        )
+
+    def inbound_message(self, inbound_id: int) -> InboundMessage | None:
+        """One received message (``InboundResult.inbound_id``) with its outcome."""
+        return self.outcomes.inbound_message(inbound_id)
+
 
 def load_app(spec: str) -> Postroom:
     """Import ``package.module:attribute`` and return the Postroom object it names."""
@@ -448,7 +578,13 @@ def load_app(spec: str) -> Postroom:
         raise ConfigError(
             "app.import",
             f"cannot import {module_name!r} ({exc})",
-            "check the module is installed or on PYTHONPATH",
+            "install it into postroom's environment, or put its folder on PYTHONPATH",
+        ) from exc
+    except Exception as exc:  # the application's own code failed while it was imported
+        raise ConfigError(
+            "app.import",
+            f"importing {module_name!r} failed ({type(exc).__name__}: {exc})",
+            f"fix the module (try: python -c 'import {module_name}')",
         ) from exc
     room = getattr(module, attribute, None)
     if not isinstance(room, Postroom):

@@ -278,7 +278,9 @@ def _script(
 
     say.step("User 7's mailbox is gone: three notifications bounce")
     for n in range(3):
-        issued = room.create_session("forum", 7, {"title": f"Topic {n}"})
+        issued = room.create_session(
+            "forum", 7, {"title": f"Topic {n}"}, address="carol@example.net"
+        )
         bounce = _bounce(issued.address, "carol@example.net", n)
         say.say(f"bounce {n + 1}: LMTP {lmtp.deliver(bounce, issued.address, '')}")
     with room.database.transaction() as tx:

@@ -8,7 +8,6 @@ public fake for tests, :class:`NullTransport` drops mail on purpose.
 from __future__ import annotations
 
 import os
-import smtplib
 import threading
 import time
 from email.message import EmailMessage
@@ -70,6 +69,8 @@ class SmtpTransport:
         self.host, self.port, self.username, self.password = host, port, username, password
 
     def send(self, message: EmailMessage) -> None:
+        import smtplib  # only when an error email goes out by SMTP
+
         try:
             with smtplib.SMTP(self.host, self.port, timeout=30) as client:
                 client.ehlo_or_helo_if_needed()

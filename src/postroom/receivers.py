@@ -1,4 +1,5 @@
-"""LMTP (RFC 2033) and SMTP (RFC 5321) listeners in front of the inbound pipeline.
+"""LMTP (RFC 2033) and SMTP (RFC 5321) listeners in front of the inbound pipeline, and a
+Postfix access policy service (:mod:`postroom.inbound.policy`) for MTAs that keep the mail.
 
 Addresses are checked at RCPT time with the stateless HMAC check only, so unknown and forged
 addresses are refused with ``550 5.1.1`` before any data is accepted: the sending MTA tells
@@ -9,11 +10,12 @@ message; a database outage answers ``451 4.3.0`` so the MTA keeps the mail and r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, AnyStr
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -24,6 +26,7 @@ from postroom.errors import (
     StoreUnavailable,
     UnparseableMessage,
 )
+from postroom.inbound.policy import DUNNO, PolicyReader, answer, decide
 
 if TYPE_CHECKING:
     from postroom.app import Postroom
@@ -32,10 +35,44 @@ log = logging.getLogger("postroom.receive")
 
 
 def parse_hostport(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6); the port is 0 (any free one) to 65535."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:2525)")
+    if int(port) > 65535:
+        raise ValueError(f"port {port} of {value!r} is not a TCP port (0 to 65535)")
     return host.strip("[]"), int(port)
+
+
+class LMTPServer(LMTP):
+    """aiosmtpd's LMTP server, with one reply per accepted recipient for every outcome of
+    DATA (RFC 2033 section 4.2): aiosmtpd itself answers an over-long line or an oversized
+    message once, and a client waiting for the second reply would hang."""
+
+    _after_data_start = False
+
+    async def smtp_DATA(self, arg: str) -> None:
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._after_data_start = False
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if text.startswith("354"):
+            self._after_data_start = True
+            await super().push(status)
+            return
+        recipients = len(self.envelope.rcpt_tos) if self.envelope is not None else 0
+        if self._after_data_start and "\r\n" not in text and recipients > 1:
+            # One reply from aiosmtpd for the whole message: repeat it for every recipient.
+            # (The handler's own answer already holds one line per recipient.)
+            self._after_data_start = False
+            for _ in range(recipients):
+                await super().push(status)
+            return
+        self._after_data_start = False
+        await super().push(status)
 
 
 class InboundHandler:
@@ -99,7 +136,7 @@ class InboundHandler:
 
 
 def _factory(protocol: str, handler: InboundHandler, limit: int) -> Callable[[], SMTP]:
-    server_class = LMTP if protocol == "lmtp" else SMTP
+    server_class = LMTPServer if protocol == "lmtp" else SMTP
 
     def make() -> SMTP:
         return server_class(
@@ -115,29 +152,76 @@ def _factory(protocol: str, handler: InboundHandler, limit: int) -> Callable[[],
 
 
 async def start_server(room: Postroom, *, protocol: str, host: str, port: int) -> asyncio.Server:
-    """Start listening; returns the asyncio server (``server.sockets`` has the bound port)."""
+    """Start listening; returns the asyncio server (``server.sockets`` has the bound port).
+    ``protocol`` is ``lmtp``, ``smtp`` or ``policy`` (the Postfix access policy service)."""
+    loop = asyncio.get_running_loop()
+    if protocol == "policy":
+        return await asyncio.start_server(_policy_client(room), host=host, port=port)
     handler = InboundHandler(room)
     limit = room.settings.max_message_bytes
-    loop = asyncio.get_running_loop()
     return await loop.create_server(_factory(protocol, handler, limit), host=host, port=port)
 
 
-def serve(room: Postroom, *, protocol: str, host: str, port: int) -> None:
-    """Run a listener until SIGTERM or SIGINT."""
+def _policy_client(
+    room: Postroom,
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    codec, reports = room.codec, room.settings.report_addresses
+
+    async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests = PolicyReader()
+        try:
+            while data := await reader.read(65536):
+                for request in requests.feed(data):
+                    action = decide(request, codec, reports)
+                    if action != DUNNO:
+                        log.info("policy: %s", action)
+                    writer.write(answer(action))
+                await writer.drain()
+        except (ValueError, ConnectionError) as exc:
+            log.warning("policy client dropped: %s", exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    return serve_client
+
+
+class ListenError(OSError):
+    """A listener cannot be started (port in use, address not on this host, no permission)."""
+
+
+def serve(room: Postroom, listeners: Sequence[tuple[str, str, int]]) -> None:
+    """Run listeners, each ``(protocol, host, port)``, until SIGTERM or SIGINT. Raises
+    :class:`ListenError` naming the address when one cannot be bound."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def main() -> None:
-        server = await start_server(room, protocol=protocol, host=host, port=port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        bound = server.sockets[0].getsockname()
-        log.info("listening for %s on %s:%s", protocol.upper(), bound[0], bound[1])
-        print(f"postroom: listening for {protocol.upper()} on {bound[0]}:{bound[1]}", flush=True)
-        await stop.wait()
-        server.close()
-        await server.wait_closed()
+        servers = []
+        try:
+            for protocol, host, port in listeners:
+                try:
+                    server = await start_server(room, protocol=protocol, host=host, port=port)
+                except OSError as exc:
+                    raise ListenError(
+                        f"cannot listen for {protocol.upper()} on {host}:{port} "
+                        f"({exc.strerror or exc}): choose a free port on an address of this "
+                        "host (e.g. 127.0.0.1)"
+                    ) from None
+                servers.append(server)
+                bound = server.sockets[0].getsockname()
+                log.info("listening for %s on %s:%s", protocol.upper(), bound[0], bound[1])
+                name = protocol.upper() if protocol != "policy" else "the Postfix policy service"
+                print(f"postroom: listening for {name} on {bound[0]}:{bound[1]}", flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        finally:
+            for server in servers:
+                server.close()
+                await server.wait_closed()
 
     asyncio.run(main())
 
@@ -173,6 +257,19 @@ class BackgroundListener:
             raise RuntimeError(f"the {protocol} listener did not start: {failure}")
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self._server.close)
+        """Close the listener and its open connections, then end the thread."""
+
+        async def shutdown() -> None:
+            self._server.close()
+            current = asyncio.current_task()
+            tasks = [task for task in asyncio.all_tasks() if task is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._server.wait_closed()
+
+        done = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+        with contextlib.suppress(Exception):
+            done.result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)

@@ -377,6 +377,7 @@ def _insert_copies(
                         "expires_at": expires,
                         "uses_left": uses,
                         "use_count": 0,
+                        "address": _normal(recipient.address),
                         "delivery_id": ids[n],
                     }
                     for n, (_, recipient) in enumerate(chosen)

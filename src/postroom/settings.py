@@ -21,6 +21,8 @@ from typing import Any
 from postroom.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "postroom.toml"
+DEFAULT_DATABASE_URL = "sqlite:///postroom.db"
+DEFAULT_OUTBOX = "outbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ class Settings:
     session_prune_after: timedelta = timedelta(days=30)
     max_message_bytes: int = 25 * 1024 * 1024
     report_addresses: tuple[str, ...] = ()
+    trusted_authserv_ids: tuple[str, ...] = ()
     bounces: BounceSettings = field(default_factory=BounceSettings)
     error_mail: ErrorMailSettings = field(default_factory=ErrorMailSettings)
     account_keys: Mapping[int, bytes] = field(default_factory=dict)
@@ -217,6 +220,20 @@ def _as_base_url(key: str, value: Any) -> str:
     return text
 
 
+def _as_names(key: str, value: Any) -> tuple[str, ...]:
+    """A TOML array of host names, or a comma-separated string (from the environment)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(
+            key, f"expected a list of names, got {value!r}", 'write ["mx.example.org"]'
+        )
+    out = tuple(i.strip().lower() for i in items if i.strip())
+    for name in out:
+        if " " in name or ";" in name:
+            raise ConfigError(key, f"{name!r} is not an authserv-id", "write the MTA's host name")
+    return out
+
+
 def _as_keys(key: str, value: Any) -> dict[int, bytes]:
     """Keys come as a TOML table ``{"1" = "<base64>"}`` or as ``"1:<b64>,2:<b64>"`` from env."""
     items: list[tuple[str, str]]
@@ -260,6 +277,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
     ("sessions", "prune_after_days"): ("session_prune_after", _as_days),
     ("inbound", "max_message_bytes"): ("max_message_bytes", _as_int),
     ("inbound", "report_addresses"): ("report_addresses", _as_addresses),
+    ("inbound", "trusted_authserv_ids"): ("trusted_authserv_ids", _as_names),
     ("bounces", "hard_weight"): ("bounces.hard_weight", _as_float),
     ("bounces", "soft_weight"): ("bounces.soft_weight", _as_float),
     ("bounces", "threshold"): ("bounces.threshold", _as_float),
@@ -319,6 +337,9 @@ def load_settings(
         )
 
     values: dict[str, Any] = {}
+    # Relative paths in the file (and the defaults it leaves in place) are relative to the
+    # file's folder, so postroom finds the same database from any working directory (an MTA
+    # runs the pipe from its own); those from the environment to the working directory.
     for table, body in data.items():
         if not isinstance(body, dict):
             raise ConfigError(table, "expected a [table]", f"write [{table}] on its own line")
@@ -328,12 +349,40 @@ def load_settings(
                 known = ", ".join(sorted(k for t, k in _SCHEMA if t == table)) or "none"
                 raise ConfigError(f"{table}.{key}", "unknown key", f"known keys here: {known}")
             values[spec[0]] = spec[1](f"{table}.{key}", raw)
+    if source != "defaults":
+        base = config_path.absolute().parent
+        values.setdefault("database_url", DEFAULT_DATABASE_URL)
+        values.setdefault("error_mail.outbox_dir", DEFAULT_OUTBOX)
+        for attr, resolve in _PATHS.items():
+            values[attr] = resolve(values[attr], base)
     for (table, key), (attr, conv) in _SCHEMA.items():
         name = _env_name(table, key)
         if name in env:
             values[attr] = conv(name, env[name])
             source = f"{source} + environment" if "environment" not in source else source
     return _build(values, source)
+
+
+def resolve_sqlite_url(url: str, base: Path) -> str:
+    """A ``sqlite:///relative/file.db`` URL made absolute against ``base``; other URLs (and
+    in-memory databases) as they are."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or not scheme.startswith("sqlite"):
+        return url
+    path, query, params = rest.partition("?")
+    if not path or path == ":memory:" or path.startswith("/"):
+        return url
+    return f"{scheme}:///{base / path}{query}{params}"
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    return str(base / value) if value and not Path(value).is_absolute() else value
+
+
+_PATHS: dict[str, Callable[[str, Path], str]] = {
+    "database_url": resolve_sqlite_url,
+    "error_mail.outbox_dir": _resolve_path,
+}
 
 
 def _build(values: Mapping[str, Any], source: str) -> Settings:
@@ -384,7 +433,7 @@ def render_config(
 # POSTROOM_<TABLE>_<KEY>, e.g. POSTROOM_DATABASE_URL; the environment wins.
 
 [database]
-# SQLite file in the working directory by default; for PostgreSQL:
+# A SQLite file (a relative path is relative to this file's folder); for PostgreSQL:
 # url = "postgresql+psycopg://user:password@127.0.0.1:5432/postroom"
 url = "{database_url}"
 
@@ -413,6 +462,11 @@ max_message_bytes = 26214400
 # LMTP/SMTP listener also accepts: their bounces and complaints count when they quote the
 # Message-ID of a copy recorded with Postroom.remember_sent(); other mail to them is dropped.
 report_addresses = []
+# The authserv-ids (RFC 8601) of the MTAs that receive mail for postroom, whose
+# Authentication-Results fields are believed. Mail to an address that does not verify is
+# answered only when one of them says the sender's domain passed DMARC or aligned SPF;
+# otherwise it is recorded and refused, never answered (no backscatter).
+trusted_authserv_ids = []
 
 [bounces]
 # A hard bounce adds hard_weight, a soft one soft_weight; reaching threshold suppresses the
@@ -425,7 +479,7 @@ quiet_period_days = 30
 [error_mail]
 # Emails postroom writes to senders when a reply cannot be handled.
 sender = "postroom@{domain}"
-# smtp | outbox (write .eml files to outbox_dir) | none
+# smtp | outbox (write .eml files to outbox_dir, relative to this file's folder) | none
 transport = "outbox"
 outbox_dir = "outbox"
 smtp_host = "127.0.0.1"

@@ -94,7 +94,8 @@ def test_a_forged_address_is_never_dispatched(
     forged = local[:-2] + ("aa" if local[-2:] != "aa" else "bb") + "@" + domain
     result = room.receive(reply(forged), recipients=[forged])
     assert result.outcome is Outcome.INVALID_ADDRESS
-    assert received == [] and notices(transport) == ["invalid_address"]
+    # The address does not verify: its sender may be forged too, so nobody is answered.
+    assert received == [] and notices(transport) == []
 
 
 def test_mail_for_nobody_of_ours(room: Postroom) -> None:
@@ -204,7 +205,7 @@ def test_bounces_count_against_the_user_and_suppress_at_the_threshold(
     room: Postroom, received: list[Reply], transport: MemoryTransport
 ) -> None:
     for n in range(3):
-        issued = room.create_session("forum", 7)
+        issued = room.create_session("forum", 7, address="ada@example.net")
         result = room.receive(bounce(issued.address, mid=f"d{n}"), sender="")
         assert result.outcome is Outcome.BOUNCE_RECORDED and result.detail == "hard"
     with room.database.transaction() as tx:
@@ -214,7 +215,7 @@ def test_bounces_count_against_the_user_and_suppress_at_the_threshold(
 
 
 def test_soft_bounces_weigh_less_and_delays_count_nothing(room: Postroom) -> None:
-    issued = room.create_session("forum", 8)
+    issued = room.create_session("forum", 8, address="ada@example.net")
     soft = bounce(issued.address, status="4.2.2", diagnostic="452 4.2.2 mailbox full", mid="s")
     assert room.receive(soft, sender="").outcome is Outcome.BOUNCE_RECORDED
     delayed = bounce(

@@ -267,6 +267,16 @@ class MailServers:
             *_live_group_members(self._dovecot.pid),
         ]
 
+    def queued(self) -> list[str]:
+        """The messages in Postfix's queue (incoming, active, deferred, hold), by queue id."""
+        queue = self.root / "postfix" / "queue"
+        return sorted(
+            path.name
+            for name in ("maildrop", "incoming", "active", "deferred", "hold")
+            for path in (queue / name).rglob("*")
+            if path.is_file()
+        )
+
     def postfix_log(self) -> str:
         """Postfix's log so far (its `maillog_file`)."""
         return _read_text(self._postfix_log)
@@ -308,6 +318,8 @@ def start_mail_servers(
     dovecot_extra: str = "",
     userdb_fields: Mapping[str, str] | None = None,
     submission_tls: bool = False,
+    main_cf: Sequence[str] = (),
+    master_cf: Sequence[str] = (),
 ) -> MailServers:
     """Start Dovecot and Postfix from `root`, on free loopback ports, and wait until both serve.
 
@@ -323,6 +335,10 @@ def start_mail_servers(
     (`userdb_quota_rule=*:storage=1K`).
 
     `submission_tls` adds STARTTLS to the submission port (see the module docstring).
+
+    `main_cf` and `master_cf` are lines added to Postfix's main.cf and
+    master.cf as they are (a parameter set in `main_cf` replaces the template's), e.g. a
+    recipe under test.
     """
     binaries = _find_binaries()
     _check_root_user()
@@ -368,9 +384,12 @@ def start_mail_servers(
         if oauth2 is not None:
             _write_dovecot_oauth2(layout, oauth2)
         tls = _write_certificates(layout, domains) if submission_tls else None
-        _write_postfix(
-            layout, binaries, ports, mail_users, domains, routes, postfix_options or {}, tls
-        )
+        _write_postfix(layout, binaries, ports, mail_users, domains, routes, None, tls)
+        # Options replace the template's settings rather than follow them (a duplicate makes
+        # every Postfix process warn, which slows its start).
+        options = [f"{name} = {value}" for name, value in (postfix_options or {}).items()]
+        _set_parameters(layout.postfix / "main.cf", [*options, *main_cf])
+        _append(layout.postfix / "master.cf", master_cf)
         _backdate(base)
     except BaseException:
         if keep_logs_in is not None:
@@ -762,6 +781,29 @@ def _submission_tls_options(tls: Certificates | None) -> str:
         "\n  -o smtpd_tls_auth_only=yes"
         "\n  -o smtpd_tls_received_header=yes"
     )
+
+
+def _set_parameters(path: Path, lines: Sequence[str]) -> None:
+    """Add main.cf ``lines``; a parameter they set is removed from the template first (Postfix
+    would warn about the earlier entry in every process it starts, slowing its start)."""
+    names = {line.partition("=")[0].strip() for line in lines if "=" in line and line[:1].strip()}
+    kept: list[str] = []
+    dropping = False
+    for line in path.read_text().splitlines():
+        if line[:1].strip() and not line.startswith("#"):
+            dropping = line.partition("=")[0].strip() in names
+        elif not line.strip() or line.startswith("#"):
+            dropping = False
+        if not dropping:
+            kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    _append(path, lines)
+
+
+def _append(path: Path, lines: Sequence[str]) -> None:
+    if lines:
+        with path.open("a") as handle:
+            handle.write("# added by the test\n" + "".join(line + "\n" for line in lines))
 
 
 def _ere_literal(domain: str) -> str:

@@ -1,5 +1,5 @@
-"""``python -m postroom.cli``."""
+"""``python -m postroom.cli``: the ``postroom`` program."""
 
-from postroom.cli import main
+from postroom.cli import run
 
-main()
+run()

@@ -19,15 +19,8 @@ from postroom.errors import (
     StoreUnavailable,
 )
 
-EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = (
-    0,
-    64,
-    65,
-    67,
-    70,
-    75,
-    78,
-)
+EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER, EX_UNAVAILABLE = 0, 64, 65, 67, 69
+EX_SOFTWARE, EX_CANTCREAT, EX_TEMPFAIL, EX_CONFIG = 70, 73, 75, 78
 
 
 @dataclass
@@ -39,6 +32,12 @@ class State:
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"postroom: {message}", err=True)
     sys.exit(code)
+
+
+def check_range(option: str, value: int, low: int, high: int) -> None:
+    """Exit 64 naming ``option`` unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        fail(f"{option} must be from {low} to {high}, not {value}", EX_USAGE)
 
 
 @contextmanager
@@ -59,24 +58,11 @@ def errors() -> Iterator[None]:
 
 
 def room_of(state: State, *, need_app: bool = False) -> Any:
-    """The application's Postroom object (from --app or [app] import), configured."""
-    from postroom.app import Postroom, load_app
-    from postroom.settings import load_settings
+    """The application's Postroom object (from --app or [app] import), configured;
+    ``need_app``: refuse to go on when no handler is registered (names the fix)."""
+    from postroom.cli.pipe import load_room
 
-    settings = load_settings(state.config)
-    spec = state.app or settings.app
-    if spec:
-        room = load_app(spec)
-    elif need_app:
-        raise ConfigError(
-            "app.import",
-            "no application is configured",
-            "pass --app package.module:room or set [app] import in postroom.toml",
-        )
-    else:
-        room = Postroom()
-    # The command line is the edge: the settings it loaded are the ones that apply.
-    return room.configure(settings)
+    return load_room(state.config, state.app, need_handlers=need_app)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from postroom.cli.base import (
+    EX_CANTCREAT,
     errors,
+    fail,
     main,
 )
 
@@ -27,4 +29,12 @@ def demo(workdir: str) -> None:
     from postroom.demo import run_demo
 
     with errors():
-        sys.exit(run_demo(Path(workdir)))
+        try:
+            code = run_demo(Path(workdir))
+        except OSError as exc:
+            fail(
+                f"cannot run the demo in {workdir} ({exc.strerror or exc}); give --dir a "
+                "folder you can write to",
+                EX_CANTCREAT,
+            )
+        sys.exit(code)

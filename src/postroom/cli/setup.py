@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 import click
 
 from postroom.cli.base import (
+    EX_CANTCREAT,
     EX_USAGE,
     State,
     errors,
@@ -38,11 +40,21 @@ def init(path: str, database_url: str, domain: str, force: bool) -> None:
             f"{target} exists; pass --force to overwrite it (its keys sign live addresses!)",
             EX_USAGE,
         )
-    target.write_text(
-        render_config(secret=secrets.token_bytes(32), database_url=database_url, domain=domain),
-        encoding="utf-8",
-    )
-    target.chmod(0o600)
+    if not target.absolute().parent.is_dir():
+        fail(
+            f"the folder {target.absolute().parent} does not exist; create it first, or give "
+            "--path in a folder that does",
+            EX_CANTCREAT,
+        )
+    text = render_config(secret=secrets.token_bytes(32), database_url=database_url, domain=domain)
+    try:
+        # Created private: the file holds the keys that sign every reply address.
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        target.chmod(0o600)
+    except OSError as exc:
+        fail(f"cannot write {target} ({exc.strerror}); choose another --path", EX_CANTCREAT)
     click.echo(f"wrote {target}; next: postroom db upgrade")
 
 
@@ -75,5 +87,5 @@ def db_current(state: State) -> None:
     from postroom.store.migrate import current_revision, head_revision
 
     with errors():
-        database = open_database(load_settings(state.config).database_url)
+        database = open_database(load_settings(state.config).database_url, create=False)
         click.echo(f"{current_revision(database) or 'empty'} (newest: {head_revision()})")

@@ -21,7 +21,10 @@ from postroom.cli.base import (
 
 def _json_lines(paths: tuple[str, ...], understand: Callable[[bytes], Any]) -> NoReturn:
     """One JSON object per path, in order; an unreadable path gets an ``error`` line and the
-    command exits 65 at the end (the other paths are still answered)."""
+    command exits 65 at the end (the other paths are still answered). MIME nested past
+    postroom's limit is read as far as the limit, as the inbound pipeline does."""
+    from postroom.inbound.parse import readable_mime
+
     failed = False
     for path in paths:
         try:
@@ -30,7 +33,12 @@ def _json_lines(paths: tuple[str, ...], understand: Callable[[bytes], Any]) -> N
             click.echo(json.dumps({"path": path, "error": str(exc)}))
             failed = True
             continue
-        result = understand(data).to_json()
+        try:
+            result = understand(readable_mime(data)[0]).to_json()
+        except RecursionError:
+            click.echo(json.dumps({"path": path, "error": "nested too deeply to read"}))
+            failed = True
+            continue
         click.echo(json.dumps({"path": path, **result}, ensure_ascii=False))
     sys.exit(EX_DATAERR if failed else EX_OK)
 

@@ -65,6 +65,21 @@ def row_values(
     }
 
 
+def failed_row_values(raw: bytes, envelope: Envelope, address: str, error: str) -> dict[str, Any]:
+    """The inbound row of a message whose handling failed before it was claimed: only what
+    needs no parsing, stored with its final outcome."""
+    return {
+        "envelope_sender": envelope.sender,
+        "envelope_recipient": ",".join(envelope.recipients) or None,
+        "address": address or None,
+        "raw": raw,
+        "status": "failed",
+        "outcome": "failed",
+        "error": error,
+        "details": {"size": len(raw)},
+    }
+
+
 def head_only(raw: bytes) -> bytes:
     """The header section of an oversized message (enough to answer it), capped at 256 KiB."""
     head = raw[: 256 * 1024]

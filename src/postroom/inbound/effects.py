@@ -14,15 +14,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from sqlalchemy.engine import Connection
-
 from postroom.handlers import HandlerSpec
 from postroom.inbound.types import Reply
 from postroom.mailer import MailTransport, TransportError
 from postroom.settings import Settings
-from postroom.store import repos
-from postroom.store.db import Database
-from postroom.store.models import SessionRow
+from postroom.store import inbound as repos
+from postroom.store.driver import Driver
 
 CLAIM_LEASE = timedelta(minutes=10)
 
@@ -38,6 +35,7 @@ class SessionView:
     expires_at: datetime
     uses_left: int | None
     use_count: int
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +57,8 @@ class BounceTally:
 
 class Effects(Protocol):
     steps: list[str]
+    #: The inbound row this message holds a claim on (set by a committed :meth:`claim`).
+    claimed: int | None
 
     def unit(self) -> AbstractContextManager[None]: ...
 
@@ -88,7 +88,15 @@ def _view(row: Any) -> SessionView:
         expires_at=row.expires_at,
         uses_left=row.uses_left,
         use_count=row.use_count,
+        address=row.address,
     )
+
+
+class Store(Protocol):
+    """Where the effects are written: units of work on a database driver connection
+    (``Database.unit`` over SQLAlchemy's pool, or ``store.driver.Connector``)."""
+
+    def unit(self) -> AbstractContextManager[Driver]: ...
 
 
 class LiveEffects:
@@ -98,40 +106,45 @@ class LiveEffects:
         self,
         *,
         settings: Settings,
-        database: Database,
+        store: Store,
         transport: MailTransport,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
-        self.database = database
+        self.store = store
         self.transport = transport
         self.clock = clock
         self.steps: list[str] = []
-        self._tx: Connection | None = None
+        self.claimed: int | None = None
+        self._tx: Driver | None = None
         self._events: list[dict[str, Any]] = []
 
     @contextmanager
     def unit(self) -> Iterator[None]:
         """Run the effects inside the block in one transaction (one commit for a bounce)."""
-        with self.database.connect() as tx:
+        with self.store.unit() as tx:
             self._tx = tx
             try:
                 yield
                 self._write_events(tx)
+            except BaseException:
+                # Rolled back with the transaction: the claim and the queued events are gone.
+                self.claimed, self._events = None, []
+                raise
             finally:
                 self._tx = None
 
-    def _write_events(self, tx: Connection) -> None:
+    def _write_events(self, tx: Driver) -> None:
         events, self._events = self._events, []
         for event in events:
             repos.add_event(tx, **event)
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def _connection(self) -> Iterator[Driver]:
         if self._tx is not None:
             yield self._tx
         else:
-            with self.database.connect() as tx:
+            with self.store.unit() as tx:
                 yield tx
 
     def claim(self, key: str, values: Mapping[str, Any]) -> tuple[int | None, bool, str]:
@@ -140,6 +153,8 @@ class LiveEffects:
             claim = repos.claim_inbound(
                 tx, key=key, now=now, lease=CLAIM_LEASE, values={**values, "received_at": now}
             )
+            if claim.claimed:
+                self.claimed = claim.inbound_id
             return claim.inbound_id, claim.claimed, claim.state
 
     def find_session(self, key: bytes) -> SessionView | None:
@@ -254,8 +269,8 @@ class DryRunEffects(LiveEffects):
         return None, True, "processing"
 
     def take_use(self, session_id: int) -> bool:
-        with self.database.transaction() as tx:
-            row = tx.get(SessionRow, session_id)
+        with self._connection() as tx:
+            row = repos.get_session(tx, session_id)
             ok = row is not None and (row.uses_left is None or row.uses_left > 0)
         self.steps.append(
             f"would spend one use of session {session_id}: {'ok' if ok else 'none left'}"
@@ -270,7 +285,7 @@ class DryRunEffects(LiveEffects):
     ) -> BounceTally:
         policy = self.settings.bounces
         weight = policy.hard_weight if hard else policy.soft_weight
-        with self.database.transaction() as tx:
+        with self._connection() as tx:
             row = repos.get_bounce_score(tx, user_id)
             fresh = row is None or row.last_bounce_at < self.clock() - policy.quiet_period
             score = weight + (0.0 if fresh or row is None else row.score)

@@ -11,25 +11,43 @@ import dataclasses
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from postroom.addresses import AddressCodec, BounceToken, ReplyToken
-from postroom.errors import AddressError, MessageInProgress, Reject, StoreUnavailable
+from postroom.errors import (
+    AddressError,
+    MessageInProgress,
+    Reject,
+    StoreUnavailable,
+    UnparseableMessage,
+)
 from postroom.handlers import HandlerRegistry, HandlerSpec
 from postroom.inbound.content import attachments_of, is_empty_reply
-from postroom.inbound.context import MessageContext, head_only, row_values, size_context
+from postroom.inbound.context import (
+    MessageContext,
+    failed_row_values,
+    head_only,
+    row_values,
+    size_context,
+)
 from postroom.inbound.digests import choose_item, digest_of
 from postroom.inbound.effects import Effects, SentCopy, SessionView
 from postroom.inbound.notices import NoticeKind, build_notice, may_answer
 from postroom.inbound.parse import ParsedMessage, parse_message
 from postroom.inbound.recipients import candidate_addresses
-from postroom.inbound.reports import ReportPlan, plan_report
 from postroom.inbound.types import Envelope, InboundResult, Outcome, Reply
 from postroom.settings import Settings
-from postroom.store.repos import dedupe_key
+from postroom.store.inbound import dedupe_key
 from postroom.understand.bounces import MessageKind, classify_message
 from postroom.understand.digest import strip_reference
 from postroom.understand.replies import extract_message
+
+if TYPE_CHECKING:
+    from postroom.inbound.reports import ReportPlan
+
+# Reports (inbound.reports, inbound.owners) and forged addresses (inbound.authresults) import
+# their modules when they meet one: the MTA pipe starts a process per message, and most are
+# replies.
 
 # What a message to no address of ours may be and still count: see ``_unaddressed``.
 _REPORTS = (MessageKind.BOUNCE, MessageKind.COMPLAINT, MessageKind.READ_RECEIPT)
@@ -66,7 +84,55 @@ class InboundPipeline:
         StoreUnavailable (the database is down) or MessageInProgress (another process is
         handling it now): for those two the caller must make the sender retry.
 
+        Anything else that goes wrong is no reason to retry (the same bytes would fail the
+        same way forever): the message is kept as ``failed`` for ``postroom replay``.
+
         ``size`` is the full size when ``raw`` is only the beginning of a larger message."""
+        try:
+            return self._process(raw, envelope, effects, replay_id, size)
+        except (StoreUnavailable, MessageInProgress, UnparseableMessage):
+            raise
+        except Exception as exc:
+            return self._failed(raw, envelope, effects, replay_id, exc)
+
+    def _failed(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        effects: Effects,
+        replay_id: int | None,
+        exc: Exception,
+    ) -> InboundResult:
+        """Keep a message whose handling raised as ``failed``, under its claim when it has
+        one, else under a claim of its own (content hash), so a retry finds it handled."""
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        if where:
+            detail += f" (at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno})"
+        effects.steps.append(f"failed: {detail}")
+        inbound_id = replay_id if replay_id is not None else effects.claimed
+        if inbound_id is not None:
+            effects.finish(inbound_id, status="failed", outcome=str(Outcome.FAILED), error=detail)
+            return InboundResult(
+                Outcome.FAILED, inbound_id, detail=detail, steps=tuple(effects.steps)
+            )
+        address = envelope.recipients[0] if envelope.recipients else ""
+        values = failed_row_values(raw, envelope, address, detail)
+        inbound_id, claimed, previous = effects.claim(dedupe_key(None, raw, address), values)
+        if not claimed and previous == "processing":
+            raise MessageInProgress(f"message to {address} is being handled; retry later")
+        return InboundResult(
+            Outcome.FAILED, inbound_id, address or None, detail=detail, steps=tuple(effects.steps)
+        )
+
+    def _process(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        effects: Effects,
+        replay_id: int | None,
+        size: int | None,
+    ) -> InboundResult:
         steps = effects.steps
         size = max(size or 0, len(raw))
         too_large = size > self.settings.max_message_bytes
@@ -80,7 +146,7 @@ class InboundPipeline:
             return self._unaddressed(raw, parsed, envelope, effects, replay_id, size)
         token, address, address_error = verified
         steps.append(f"address {address}: " + ("verified" if token else f"{address_error}"))
-        classification = classify_message(parsed.raw)
+        classification = classify_message(parsed.readable)
         kind = str(classification.kind)
         steps.append(f"classified as {kind}")
 
@@ -89,6 +155,8 @@ class InboundPipeline:
             values.update(module=token.module, user_id=token.user)
         if token is not None and not too_large and classification.kind is not MessageKind.NORMAL:
             # Bounces, complaints, auto-replies: recorded, never dispatched.
+            from postroom.inbound.reports import plan_report
+
             return self._record_report(
                 raw,
                 parsed,
@@ -117,6 +185,7 @@ class InboundPipeline:
                 NoticeKind.INVALID_ADDRESS,
                 {"address": address},
                 error=str(address_error),
+                unverified=True,
             )
         if isinstance(token, BounceToken):
             # A person wrote to a return-path address: it never takes replies.
@@ -141,7 +210,7 @@ class InboundPipeline:
         """A message to no address of ours is still ours when it is a bounce or complaint
         that quotes the Message-ID of a copy we know (see ``Postroom.remember_sent``)."""
         steps = effects.steps
-        classification = classify_message(parsed.raw)
+        classification = classify_message(parsed.readable)
         quoted = classification.original_message_id
         if classification.kind not in _REPORTS or not quoted:
             return InboundResult(Outcome.NOT_OURS, steps=tuple(steps))
@@ -154,6 +223,8 @@ class InboundPipeline:
         address = envelope.recipients[0] if envelope.recipients else f"<{copy.message_id}>"
         values = row_values(raw, parsed, envelope, address, kind, size, False)
         values.update(module=copy.module, user_id=copy.user_id)
+        from postroom.inbound.reports import plan_report
+
         plan = plan_report(classification)
         return self._record_report(
             raw, parsed, envelope, effects, values, plan, replay_id, None, owner=copy
@@ -231,26 +302,30 @@ class InboundPipeline:
     def _bookkeep(self, ctx: MessageContext, plan: ReportPlan, *, stored: bool) -> InboundResult:
         """Record a bounce, complaint, auto-reply or delivery report; never dispatch it.
 
-        ``stored``: the claim already wrote the final outcome (no update needed).
+        A report counts (bounce score, suppression) only when it names the address postroom
+        sent the copy to (:mod:`postroom.inbound.owners`). ``stored``: the claim already
+        wrote the final outcome (no update needed).
         """
+        from postroom.inbound.owners import Owner, names, owner_of
+
         token, effects = ctx.token, ctx.effects
-        owner = ctx.owner
-        if owner is None and isinstance(token, BounceToken):
-            # A VERP return path names the delivery; the copy's record names its user.
-            owner = effects.find_copy(delivery_id=token.delivery_id)
-            if owner is not None:
-                effects.steps.append(
-                    f"delivery {token.delivery_id} is our copy to user {owner.user_id}"
-                )
+        owner = owner_of(token, effects, ctx.owner)
         quoted = plan.data.get("original_message_id")
         if owner is None and plan.event == "opened" and quoted:
             # A read receipt names the copy that was opened (RFC 8098 Original-Message-ID).
-            owner = effects.find_copy(message_id=quoted)
-        user_id = token.user if isinstance(token, ReplyToken) else None
-        module = token.module if isinstance(token, ReplyToken) else None
-        if user_id is None and owner is not None:
-            user_id, module = owner.user_id, owner.module
-        recipient = plan.recipient or (owner.recipient if owner is not None else None)
+            copy = effects.find_copy(message_id=quoted)
+            if copy is not None:
+                owner = Owner(copy.user_id, copy.module, copy.recipient)
+        user_id = owner.user_id if owner is not None else None
+        module = owner.module if owner is not None else None
+        ours = owner.address if owner is not None else None
+        counts = ours is not None and names(plan.data.get("recipients") or (), ours)
+        if (plan.suppress or plan.count_bounce) and user_id is not None and not counts:
+            effects.steps.append(
+                f"the report names {', '.join(plan.data.get('recipients') or ()) or 'nobody'}"
+                + (f", not {ours}" if ours else f"; no address of user {user_id} is recorded")
+                + ": it counts against nobody"
+            )
         if plan.event is not None:
             effects.event(
                 plan.event,
@@ -258,14 +333,16 @@ class InboundPipeline:
                 delivery_id=token.delivery_id if isinstance(token, BounceToken) else None,
                 module=module,
                 inbound_id=ctx.inbound_id,
-                recipient=recipient,
-                data=plan.data,
+                recipient=ours if counts else plan.recipient,
+                data={**plan.data, "counted": counts}
+                if plan.count_bounce or plan.suppress
+                else plan.data,
             )
-        if user_id is not None and plan.suppress:
-            effects.suppress(user_id=user_id, address=recipient, reason="complaint")
-        if user_id is not None and plan.count_bounce:
+        if user_id is not None and counts and plan.suppress:
+            effects.suppress(user_id=user_id, address=ours, reason="complaint")
+        if user_id is not None and counts and plan.count_bounce:
             tally = effects.count_bounce(
-                user_id=user_id, hard=plan.hard, address=recipient, details=plan.data
+                user_id=user_id, hard=plan.hard, address=ours, details=plan.data
             )
             effects.steps.append(
                 f"bounce score of user {user_id} now {tally.score:g}"
@@ -419,8 +496,21 @@ class InboundPipeline:
         context: dict[str, Any],
         *,
         error: str | None = None,
+        unverified: bool = False,
     ) -> InboundResult:
+        """End with ``outcome`` and tell the sender, when that may be done.
+
+        ``unverified``: the address does not verify, so anyone may have made it up and the
+        sender may be forged too: answered only when the receiving MTA authenticated the
+        sender's domain (:mod:`postroom.inbound.authresults`), else that is backscatter."""
         to = may_answer(ctx.parsed, ctx.envelope.sender, ctx.kind)
+        trusted = self.settings.trusted_authserv_ids
+        if to is not None and unverified and not _authenticated(ctx.parsed, to, trusted):
+            ctx.effects.steps.append(
+                f"not answered: the address does not verify and {to} is not authenticated "
+                "(no trusted Authentication-Results with DMARC or aligned SPF passing)"
+            )
+            to = None
         status = None
         if to is None:
             ctx.effects.steps.append(f"no error email ({notice}): the sender must not be answered")
@@ -505,3 +595,9 @@ class InboundPipeline:
         return InboundResult(
             outcome, inbound_id, address, kind, module, user, notice, detail, tuple(steps)
         )
+
+
+def _authenticated(parsed: ParsedMessage, to: str, trusted: tuple[str, ...]) -> bool:
+    from postroom.inbound.authresults import authenticated_sender
+
+    return authenticated_sender(parsed, to, trusted)

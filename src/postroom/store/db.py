@@ -5,31 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from postroom.errors import ConfigError, StoreError, StoreUnavailable
+from postroom.store.db_files import prepare_sqlite_file
+from postroom.store.driver import Driver, sqlite_pragmas
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers work beside one writer; busy_timeout waits for the lock instead of
-    # failing at once when two processes write (the MTA may run many `postroom inbound`).
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    # Checkpoint every ~40 MB of WAL instead of 4 MB: every received message is a commit of a
-    # few pages, and frequent checkpoints (each with an fsync) cost ~10 % of the inbound path.
-    # journal_size_limit truncates the WAL file again after a checkpoint.
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
-    cursor.execute("PRAGMA journal_size_limit=67108864")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    sqlite_pragmas(dbapi_connection)
 
 
 @dataclass(frozen=True)
@@ -55,6 +44,12 @@ class Database:
         with translate_errors(), self.engine.begin() as connection:
             yield connection
 
+    @contextmanager
+    def unit(self) -> Iterator[Driver]:
+        """:meth:`connect`, as the database driver's connection (see ``store.inbound``)."""
+        with self.connect() as connection:
+            yield Driver(connection.connection.driver_connection, self.dialect)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -66,6 +61,17 @@ def translate_errors() -> Iterator[None]:
         yield
     except (OperationalError, InterfaceError) as exc:
         raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+    except DatabaseError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
+        if type(exc) is DatabaseError:
+            # Not a constraint or data error of one statement: the database itself cannot be
+            # read ("file is not a database", a corrupt file).
+            raise StoreError(
+                f"the database cannot be read ({_first_line(exc)}); check database.url "
+                "names a postroom database"
+            ) from exc
+        raise
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise StoreUnavailable(f"database connection lost: {_first_line(exc)}") from exc
@@ -77,8 +83,10 @@ def _first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def open_database(url: str, *, echo: bool = False) -> Database:
-    """Create the engine for ``url`` (``sqlite:///file.db`` or ``postgresql+psycopg://...``)."""
+def open_database(url: str, *, echo: bool = False, create: bool = True) -> Database:
+    """Create the engine for ``url`` (``sqlite:///file.db`` or ``postgresql+psycopg://...``).
+
+    ``create``: a SQLite file that does not exist yet is created (else a clear error)."""
     try:
         parsed = make_url(url)
     except Exception:
@@ -88,7 +96,7 @@ def open_database(url: str, *, echo: bool = False) -> Database:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_file(parsed.database, create=create)
         kwargs["connect_args"] = {"timeout": 10}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("", "psycopg2"):

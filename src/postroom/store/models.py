@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from postroom.store.text import storable_json, storable_text
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -37,6 +40,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+class MailText(TypeDecorator[str]):
+    """Text that may come from mail: NUL and lone surrogates are stored as U+FFFD
+    (see :mod:`postroom.store.text`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else storable_text(value)
+
+
+class MailString(TypeDecorator[str]):
+    """A bounded string that may come from mail (see :class:`MailText`)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else storable_text(value)
+
+
+class MailJSON(TypeDecorator[Any]):
+    """JSON whose strings may come from mail (see :func:`postroom.store.text.storable_json`)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else json.loads(storable_json(value))
 
 
 # BigInteger primary keys autoincrement on PostgreSQL; SQLite only does that for INTEGER.
@@ -63,6 +97,9 @@ class SessionRow(Base):
     use_count: Mapped[int] = mapped_column(Integer, default=0)
     # The copy this session's reply address was sent in, when postroom sent it.
     delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The address this session's reply address was sent to (given by the application): a
+    # bounce or complaint counts against the user only when it names this address.
+    address: Mapped[str | None] = mapped_column(MailText, nullable=True)
 
 
 class InboundMessageRow(Base):
@@ -74,20 +111,20 @@ class InboundMessageRow(Base):
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    envelope_sender: Mapped[str | None] = mapped_column(Text, nullable=True)
-    envelope_recipient: Mapped[str | None] = mapped_column(Text, nullable=True)
-    address: Mapped[str | None] = mapped_column(Text, nullable=True)
-    message_id: Mapped[str | None] = mapped_column(Text, nullable=True)
-    sender: Mapped[str | None] = mapped_column(Text, nullable=True)
-    subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    envelope_sender: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    envelope_recipient: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    address: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    message_id: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    sender: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    subject: Mapped[str | None] = mapped_column(MailText, nullable=True)
     module: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     session_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    details: Mapped[Any] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    details: Mapped[Any] = mapped_column(MailJSON, default=dict)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -106,12 +143,12 @@ class EventRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     email_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    recipient: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recipient: Mapped[str | None] = mapped_column(MailText, nullable=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     module: Mapped[int | None] = mapped_column(Integer, nullable=True)
     inbound_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     machine: Mapped[bool | None] = mapped_column(nullable=True)
-    data: Mapped[Any] = mapped_column(JSON, default=dict)
+    data: Mapped[Any] = mapped_column(MailJSON, default=dict)
 
 
 class BounceScoreRow(Base):
@@ -136,10 +173,10 @@ class SuppressionRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
-    address: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    address: Mapped[str | None] = mapped_column(MailText, nullable=True, index=True)
     reason: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    details: Mapped[Any] = mapped_column(JSON, default=dict)
+    details: Mapped[Any] = mapped_column(MailJSON, default=dict)
 
 
 class NoticeRow(Base):
@@ -149,7 +186,7 @@ class NoticeRow(Base):
     __table_args__ = (Index("ix_notices_to_time", "to_address", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    to_address: Mapped[str] = mapped_column(Text)
+    to_address: Mapped[str] = mapped_column(MailText)
     kind: Mapped[str] = mapped_column(String(30))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     inbound_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -167,10 +204,10 @@ class MessageIdRow(Base):
 
     __tablename__ = "message_ids"
 
-    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    message_id: Mapped[str] = mapped_column(MailString(998), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     module: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    recipient: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recipient: Mapped[str | None] = mapped_column(MailText, nullable=True)
     email_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     role: Mapped[str] = mapped_column(String(16), default="copy")

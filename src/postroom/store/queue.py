@@ -12,7 +12,6 @@ renewing it, and the row falls due again for whoever looks next.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,14 +20,15 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, case, delete, exists, func, select, update
 
 from postroom.accounts.model import Limits
-from postroom.store import fastpath
+from postroom.store import inbound
+from postroom.store.driver import Driver
 from postroom.store.models import (
     AccountRow,
     ConnectionLeaseRow,
     DeliveryRow,
     JobRow,
 )
-from postroom.store.repos import EVENTS, Tx, _conn, _insert_for
+from postroom.store.repos import Tx, _conn, _insert_for, driver_of
 
 DELIVERIES = cast(Table, DeliveryRow.__table__)
 JOBS = cast(Table, JobRow.__table__)
@@ -227,8 +227,6 @@ _RESULT_SQL = {
         "last_code = :code, last_reply = :reply WHERE id = :id"
     ),
 }
-_EVENT_SQL = fastpath.insert_sql(EVENTS)
-_EVENT_COLUMNS = ("email_id", "delivery_id", "recipient", "user_id", "module", "inbound_id")
 
 
 def record_result(
@@ -243,13 +241,10 @@ def record_result(
     next_at: datetime | None = None,
     event_data: Mapping[str, Any] | None = None,
 ) -> None:
-    """Record one attempt's outcome (``sent``, ``deferred`` or ``failed``) and its event.
-
-    Driver-level statements (see :mod:`postroom.store.fastpath`): this runs once per copy.
-    Recorded whatever the claim's state: a copy the server accepted is sent, even if this
-    worker's lease ran out meanwhile.
-    """
-    conn = _conn(tx)
+    """Record one attempt's outcome (``sent``, ``deferred`` or ``failed``) and its event,
+    inside the caller's transaction (for the rare results that change more than the copy:
+    a suppression, an account's pause). The common path is :class:`ResultRecorder`."""
+    driver = driver_of(tx)
     params = {
         "id": copy.id,
         "now": now,
@@ -258,27 +253,20 @@ def record_result(
         "queue_id": queue_id,
         "next_at": next_at or now,
     }
-    used = {k: v for k, v in params.items() if f":{k}" in _RESULT_SQL[status]}
-    fastpath.execute(
-        conn,
-        f"delivery_{status}",
+    driver.execute(
         _RESULT_SQL[status],
-        DELIVERIES,
-        used,
-        extra_times=tuple(k for k in ("now", "next_at") if k in used),
+        driver.params(params, times=("now", "next_at"), texts=("reply",)),
     )
-    event: dict[str, Any] = dict.fromkeys(_EVENT_COLUMNS)
-    event.update(
+    inbound.add_event(
+        driver,
         type=status,
         occurred_at=now,
         email_id=copy.email_id,
         delivery_id=copy.id,
         recipient=copy.address,
         user_id=copy.user_id,
-        machine=None,
         data=dict(event_data or {}),
     )
-    fastpath.execute(conn, "event", _EVENT_SQL, EVENTS, event)
 
 
 class ResultRecorder:
@@ -295,11 +283,12 @@ class ResultRecorder:
 
     def __init__(self, database: Any) -> None:
         self._pool_connection = database.engine.raw_connection()
-        self._driver = self._pool_connection.driver_connection
+        raw = self._pool_connection.driver_connection
+        self._driver = Driver(raw, database.dialect)
         self._postgres = database.dialect == "postgresql"
         if self._postgres:
-            self._driver.autocommit = True
-            self._driver.execute("SET synchronous_commit TO OFF")
+            raw.autocommit = True
+            raw.execute("SET synchronous_commit TO OFF")
 
     def record(
         self,
@@ -313,40 +302,43 @@ class ResultRecorder:
         next_at: datetime | None = None,
         event_data: Mapping[str, Any] | None = None,
     ) -> None:
-        params: dict[str, Any] = {
-            "id": copy.id,
-            "now": now,
-            "code": code,
-            "reply": reply,
-            "queue_id": queue_id,
-            "next_at": next_at or now,
-            "type": status,
-            "email_id": copy.email_id,
-            "recipient": copy.address,
-            "user_id": copy.user_id,
-            "data": json.dumps(dict(event_data or {})),
-        }
+        driver = self._driver
+        params = driver.params(
+            {
+                "id": copy.id,
+                "now": now,
+                "code": code,
+                "reply": reply,
+                "queue_id": queue_id,
+                "next_at": next_at or now,
+                "type": status,
+                "email_id": copy.email_id,
+                "recipient": copy.address,
+                "user_id": copy.user_id,
+                "data": dict(event_data or {}),
+            },
+            times=("now", "next_at"),
+            json_=("data",),
+            texts=("reply", "recipient"),
+        )
         if self._postgres:
-            self._driver.execute(_PG_RECORD[status], params)
+            driver.execute(_PG_RECORD[status], params)
             return
-        for name in ("now", "next_at"):
-            params[name] = fastpath.sqlite_timestamp(params[name])
-        cursor = self._driver.cursor()
+        raw = driver.raw
         try:
-            cursor.execute(_RESULT_SQL[status], params)
-            cursor.execute(_SQLITE_EVENT, params)
-            self._driver.commit()
+            driver.execute(_RESULT_SQL[status], params)
+            driver.execute(_SQLITE_EVENT, params)
+            raw.commit()
         except BaseException:
-            self._driver.rollback()
+            raw.rollback()
             raise
-        finally:
-            cursor.close()
 
     def close(self) -> None:
         if self._postgres:
+            raw = self._driver.raw
             with contextlib.suppress(Exception):
-                self._driver.execute("SET synchronous_commit TO DEFAULT")
-                self._driver.autocommit = False
+                raw.execute("SET synchronous_commit TO DEFAULT")
+                raw.autocommit = False
         self._pool_connection.close()
 
 
@@ -359,7 +351,7 @@ _SQLITE_EVENT = (
     ":user_id, NULL, NULL, NULL, :data)"
 )
 _PG_RECORD = {
-    status: fastpath.pyformat(
+    status: (
         f"WITH d AS ({sql} RETURNING id) INSERT INTO events {_EVENT_VALUES} "
         "SELECT :type, CAST(:now AS timestamptz), :email_id, d.id, :recipient, :user_id, "
         "NULL, NULL, NULL, CAST(:data AS json) FROM d"

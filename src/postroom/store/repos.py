@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from postroom.store import fastpath
+from postroom.store import inbound
+from postroom.store.driver import Driver
 from postroom.store.models import (
     BounceScoreRow,
     EventRow,
@@ -39,6 +38,12 @@ def _conn(tx: Tx) -> Connection:
     return tx.connection() if isinstance(tx, Session) else tx
 
 
+def driver_of(tx: Tx) -> Driver:
+    """The DB-API connection beneath ``tx``, inside its transaction (see store.inbound)."""
+    conn = _conn(tx)
+    return Driver(conn.connection.driver_connection, conn.dialect.name)
+
+
 # --- sessions ----------------------------------------------------------------------------------
 
 
@@ -52,8 +57,10 @@ def insert_session(
     created_at: datetime,
     expires_at: datetime,
     uses_left: int | None,
+    address: str | None = None,
 ) -> SessionRow:
     row = SessionRow(
+        address=address,
         key=key,
         module=module,
         user_id=user_id,
@@ -78,30 +85,18 @@ def _insert_for(tx: Tx) -> Any:
     return pg_insert if _conn(tx).dialect.name == "postgresql" else sqlite_insert
 
 
-def find_session(tx: Tx, key: bytes) -> Any:
-    """The session row with this key (a Core row with the table's columns), or None."""
-    return _conn(tx).execute(select(SESSIONS).where(SESSIONS.c.key == key)).one_or_none()
+def find_session(tx: Tx, key: bytes) -> inbound.SessionRecord | None:
+    """The session row with this key, or None."""
+    return inbound.find_session(driver_of(tx), key)
 
 
 def take_session_use(tx: Tx, session_id: int) -> bool:
     """Spend one use atomically; False when none was left (a concurrent reply took it)."""
-    c = SESSIONS.c
-    result = _conn(tx).execute(
-        update(SESSIONS)
-        .where(c.id == session_id)
-        .where(c.uses_left.is_(None) | (c.uses_left > 0))
-        .values(use_count=c.use_count + 1, uses_left=func.coalesce(c.uses_left - 1, None))
-    )
-    return bool(result.rowcount)
+    return inbound.take_session_use(driver_of(tx), session_id)
 
 
 def give_back_session_use(tx: Tx, session_id: int) -> None:
-    c = SESSIONS.c
-    _conn(tx).execute(
-        update(SESSIONS)
-        .where(c.id == session_id)
-        .values(use_count=c.use_count - 1, uses_left=func.coalesce(c.uses_left + 1, None))
-    )
+    inbound.give_back_session_use(driver_of(tx), session_id)
 
 
 def delete_sessions_expired_before(tx: Session, cutoff: datetime) -> int:
@@ -112,67 +107,15 @@ def delete_sessions_expired_before(tx: Session, cutoff: datetime) -> int:
 # --- inbound messages --------------------------------------------------------------------------
 
 
-def dedupe_key(message_id: str | None, raw: bytes, address: str) -> str:
-    """The same message (by Message-ID, else by content) to the same address is one delivery."""
-    ident = (
-        message_id.strip().lower() if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
-    )
-    return hashlib.sha256(f"{ident}\0{address.lower()}".encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The result of :func:`claim_inbound`."""
-
-    inbound_id: int
-    claimed: bool
-    state: str  # "new" (inserted now), "processing" (taken over), or the earlier outcome
-
-
-_CLAIM_SQL = fastpath.insert_sql(INBOUND, conflict="dedupe_key", returning="id")
-_INBOUND_COLUMNS = tuple(c.name for c in INBOUND.columns if c.name != "id")
+dedupe_key = inbound.dedupe_key
+Claim = inbound.Claim
 
 
 def claim_inbound(
     tx: Tx, *, key: str, now: datetime, lease: timedelta, values: Mapping[str, Any]
 ) -> Claim:
-    """Insert the message under its dedupe key, or find the row already there.
-
-    ``claimed`` is True for a new row, and also when an earlier attempt died while processing
-    (its lease ran out), so the MTA's retry is not lost. Two processes racing on PostgreSQL:
-    the unique index lets exactly one insert win; the other waits for it, then sees it.
-    Core statements, no ORM objects: this runs for every message received.
-    """
-    table = INBOUND
-    conn = _conn(tx)
-    # Every column named (the SQL lists them all); unknown keys in ``values`` are an error.
-    row: dict[str, Any] = dict.fromkeys(_INBOUND_COLUMNS)
-    row.update(values)
-    if len(row) != len(_INBOUND_COLUMNS):
-        raise ValueError(f"not columns of inbound_messages: {set(row) - set(_INBOUND_COLUMNS)}")
-    row["status"] = row["status"] or "processing"
-    row.update(details=values.get("details") or {}, dedupe_key=key, claimed_at=now)
-    inserted = fastpath.execute(conn, "claim", _CLAIM_SQL, INBOUND, row)
-    if inserted is not None:
-        return Claim(int(inserted[0]), True, "new")
-    existing = conn.execute(
-        select(table.c.id, table.c.status, table.c.outcome, table.c.claimed_at).where(
-            table.c.dedupe_key == key
-        )
-    ).one()
-    claimed_at = existing.claimed_at
-    if claimed_at.tzinfo is None:
-        claimed_at = claimed_at.replace(tzinfo=UTC)
-    if existing.status == "processing" and claimed_at < now - lease:
-        taken = conn.execute(
-            update(table)
-            .where(table.c.id == existing.id)
-            .where(table.c.claimed_at == existing.claimed_at)
-            .values(claimed_at=now)
-        )
-        if taken.rowcount:
-            return Claim(existing.id, True, "processing")
-    return Claim(existing.id, False, existing.outcome or existing.status)
+    """See :func:`postroom.store.inbound.claim_inbound`."""
+    return inbound.claim_inbound(driver_of(tx), key=key, now=now, lease=lease, values=values)
 
 
 def get_inbound(tx: Session, inbound_id: int) -> InboundMessageRow | None:
@@ -181,32 +124,14 @@ def get_inbound(tx: Session, inbound_id: int) -> InboundMessageRow | None:
 
 def finish_inbound(tx: Tx, inbound_id: int, **values: Any) -> None:
     """Record the outcome (and whatever else ``values`` names) of a claimed message."""
-    table = INBOUND
-    stmt = update(table).where(table.c.id == bindparam("b_inbound_id"))
-    _conn(tx).execute(stmt, {"b_inbound_id": inbound_id, **values})
+    inbound.finish_inbound(driver_of(tx), inbound_id, **values)
 
 
 # --- events ------------------------------------------------------------------------------------
 
 
-_EVENT_COLUMNS = (
-    "email_id",
-    "delivery_id",
-    "recipient",
-    "user_id",
-    "module",
-    "inbound_id",
-    "machine",
-)
-
-
-_EVENT_SQL = fastpath.insert_sql(EVENTS)
-
-
 def add_event(tx: Tx, *, type: str, occurred_at: datetime, **values: Any) -> None:
-    row: dict[str, Any] = dict.fromkeys(_EVENT_COLUMNS)
-    row.update(values, type=type, occurred_at=occurred_at, data=values.get("data") or {})
-    fastpath.execute(_conn(tx), "event", _EVENT_SQL, EVENTS, row)
+    inbound.add_event(driver_of(tx), type=type, occurred_at=occurred_at, **values)
 
 
 def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> list[EventRow]:
@@ -219,45 +144,13 @@ def list_events(tx: Session, *, type: str | None = None, limit: int = 100) -> li
 # --- bounce scores and suppressions -----------------------------------------------------------
 
 
-def _restart_or_add(column: str) -> str:
-    # A score whose last bounce is older than the quiet period starts again from this bounce.
-    return (
-        f"{column} = CASE WHEN bounce_scores.last_bounce_at < :b_cutoff THEN excluded.{column} "
-        f"ELSE bounce_scores.{column} + excluded.{column} END"
-    )
-
-
-_BOUNCE_SQL = fastpath.insert_sql(
-    BOUNCE_SCORES,
-    conflict="user_id",
-    update=", ".join(
-        [_restart_or_add(c) for c in ("score", "hard_count", "soft_count")]
-        + ["last_bounce_at = excluded.last_bounce_at"]
-    ),
-    returning="score",
-)
-
-
 def add_bounce_score(
     tx: Tx, *, user_id: int, weight: float, hard: bool, now: datetime, quiet: timedelta
 ) -> float:
-    """Add one bounce and return the new score, in one atomic upsert.
-
-    A score whose last bounce is older than ``quiet`` starts again from zero. No read-modify-
-    write, so two processes counting bounces for one user at once both count.
-    """
-    params = {
-        "user_id": user_id,
-        "score": weight,
-        "hard_count": 1 if hard else 0,
-        "soft_count": 0 if hard else 1,
-        "last_bounce_at": now,
-        "b_cutoff": now - quiet,
-    }
-    [score] = fastpath.execute(
-        _conn(tx), "bounce", _BOUNCE_SQL, BOUNCE_SCORES, params, extra_times=("b_cutoff",)
+    """See :func:`postroom.store.inbound.add_bounce_score`."""
+    return inbound.add_bounce_score(
+        driver_of(tx), user_id=user_id, weight=weight, hard=hard, now=now, quiet=quiet
     )
-    return float(score)
 
 
 def get_bounce_score(tx: Session, user_id: int) -> BounceScoreRow | None:
@@ -274,18 +167,9 @@ def suppress_user(
     details: Mapping[str, Any],
 ) -> bool:
     """Suppress a user's address; False when it already was (the user id is unique)."""
-    stmt = _insert_for(tx)(SUPPRESSIONS).on_conflict_do_nothing(index_elements=["user_id"])
-    result = _conn(tx).execute(
-        stmt.returning(SUPPRESSIONS.c.id),
-        {
-            "user_id": user_id,
-            "address": address,
-            "reason": reason,
-            "created_at": now,
-            "details": dict(details),
-        },
+    return inbound.suppress_user(
+        driver_of(tx), user_id=user_id, address=address, reason=reason, now=now, details=details
     )
-    return result.scalar_one_or_none() is not None
 
 
 def suppress_address(
@@ -329,14 +213,7 @@ def is_suppressed(tx: Tx, user_id: int) -> bool:
 
 
 def count_notices_since(tx: Tx, to_address: str, since: datetime) -> int:
-    c = NOTICES.c
-    query = (
-        select(func.count(c.id))
-        .where(c.to_address == to_address.lower())
-        .where(c.created_at >= since)
-        .where(c.status == "sent")
-    )
-    return int(_conn(tx).execute(query).scalar_one())
+    return inbound.count_notices_since(driver_of(tx), to_address, since)
 
 
 def add_notice(
@@ -349,25 +226,21 @@ def add_notice(
     status: str,
     raw: bytes,
 ) -> None:
-    _conn(tx).execute(
-        NOTICES.insert(),
-        {
-            "to_address": to_address.lower(),
-            "kind": kind,
-            "created_at": now,
-            "inbound_id": inbound_id,
-            "status": status,
-            "raw": raw,
-        },
+    inbound.add_notice(
+        driver_of(tx),
+        to_address=to_address,
+        kind=kind,
+        now=now,
+        inbound_id=inbound_id,
+        status=status,
+        raw=raw,
     )
 
 
 # --- Message-IDs of sent copies ---------------------------------------------------------------
 
 
-def normal_message_id(value: str) -> str:
-    """A Message-ID as stored: without angle brackets or surrounding space (RFC 5322 3.6.4)."""
-    return value.strip().removeprefix("<").removesuffix(">").strip()
+normal_message_id = inbound.normal_message_id
 
 
 def remember_message_id(
@@ -402,16 +275,9 @@ def remember_message_id(
 
 def find_message_id(
     tx: Tx, *, message_id: str | None = None, delivery_id: int | None = None
-) -> Any:
-    """The copy a Message-ID (or a delivery id) belongs to, as a Core row, or None."""
-    c = MESSAGE_IDS.c
-    if message_id:
-        query = select(MESSAGE_IDS).where(c.message_id == normal_message_id(message_id))
-    elif delivery_id is not None:
-        query = select(MESSAGE_IDS).where(c.delivery_id == delivery_id).order_by(c.created_at)
-    else:
-        return None
-    return _conn(tx).execute(query.limit(1)).one_or_none()
+) -> inbound.MessageIdRecord | None:
+    """The copy a Message-ID (or a delivery id) belongs to, or None."""
+    return inbound.find_message_id(driver_of(tx), message_id=message_id, delivery_id=delivery_id)
 
 
 def delete_message_ids_before(tx: Tx, cutoff: datetime) -> int:

@@ -1,5 +1,5 @@
 """the sending half: accounts, emails, links, deliveries (the copies' queue), jobs,
-connection leases; sessions know their delivery; suppressions and events indexed for sends
+connection leases; sessions know their delivery; events indexed by email and delivery
 
 Revision ID: 0003
 Revises: 0002
@@ -133,8 +133,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("delivery_id", sa.BigInteger(), nullable=True))
-    with op.batch_alter_table("suppressions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_suppressions_address"), ["address"])
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_email", ["email_id", "id"])
         batch_op.create_index("ix_events_delivery", ["delivery_id", "id"])
@@ -144,8 +142,6 @@ def downgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_delivery")
         batch_op.drop_index("ix_events_email")
-    with op.batch_alter_table("suppressions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_suppressions_address"))
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_column("delivery_id")
     op.drop_table("connection_leases")

@@ -1,0 +1,5 @@
+"""``python -m postroom``: the ``postroom`` program."""
+
+from postroom.cli import run
+
+run()

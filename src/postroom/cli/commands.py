@@ -1,0 +1,8 @@
+"""Every command registered on the ``postroom`` group (importing this module does it)."""
+
+from __future__ import annotations
+
+from postroom.cli import accounts, demo, receiving, sending, setup, understanding
+from postroom.cli.base import main
+
+__all__ = ["accounts", "demo", "main", "receiving", "sending", "setup", "understanding"]
