@@ -134,6 +134,7 @@ def test_an_oversized_message_is_drained_not_kept_and_the_sender_is_told(
     assert result.returncode == 0, result.stderr.decode()
     outcome = json.loads(result.stdout)
     assert outcome["outcome"] == "too_large"
+    deployment.send_queued()
     [notice] = list((deployment.root / "outbox").glob("*.eml"))
     body = notice.read_text()
     assert "is 2.9 MB, more than the 0.1 MB we accept" in body

@@ -29,6 +29,7 @@ def without_app(deployment: Deployment) -> None:
 
 
 def outbox(deployment: Deployment) -> list[Path]:
+    deployment.send_queued()
     return sorted((deployment.root / "outbox").glob("*.eml"))
 
 

@@ -27,6 +27,7 @@ from postroom.inbound.types import Reply
 from postroom.mailer import MemoryTransport
 from postroom.receivers import BackgroundListener
 from support.mailservers import MailServers, start_mail_servers
+from support.notices import delivered as sent_notices
 
 FORUM, BOB = "alice@example.test", "bob@example.test"
 ENTRIES = [
@@ -172,8 +173,8 @@ def test_three_replies_in_three_styles_reach_the_right_items(
     # A reply that names no item gets the list of items and their own addresses.
     unclear = reply_message(str(delivered["Reply-To"]), "Re: digest", "Thanks for the update!")
     submit(servers, BOB, unclear)
-    wait_until(lambda: transport.sent, servers, "no digest_ambiguous error email")
-    [notice] = transport.sent
+    wait_until(lambda: sent_notices(room, transport), servers, "no digest_ambiguous error email")
+    [notice] = sent_notices(room, transport)
     assert notice["X-Postroom-Notice"] == "digest_ambiguous"
     body = notice.get_content()
     assert all(item.reply_address in body for item in digest.items)

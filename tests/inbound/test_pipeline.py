@@ -12,11 +12,13 @@ from postroom.errors import MessageInProgress, Reject, UnparseableMessage
 from postroom.inbound.types import Outcome, Reply
 from postroom.mailer import MemoryTransport
 from postroom.store import repos
+from postroom.store.models import JobRow
 from support.messages import bounce, reply
+from support.notices import delivered
 
 
-def notices(transport: MemoryTransport) -> list[str]:
-    return [str(m["X-Postroom-Notice"]) for m in transport.sent]
+def notices(room: Postroom, transport: MemoryTransport) -> list[str]:
+    return [str(m["X-Postroom-Notice"]) for m in delivered(room, transport)]
 
 
 def test_a_reply_reaches_the_handler_with_user_data_and_text(
@@ -63,8 +65,8 @@ def test_a_session_is_reusable_until_expiry_by_default(
     clock.advance(days=31)
     result = room.receive(reply(issued.address))
     assert result.outcome is Outcome.SESSION_EXPIRED
-    assert len(received) == 2 and notices(transport) == ["expired_session"]
-    [notice] = transport.sent
+    assert len(received) == 2 and notices(room, transport) == ["expired_session"]
+    [notice] = delivered(room, transport)
     assert notice["Auto-Submitted"] == "auto-replied"
     assert notice["To"] == "ada@example.net"
     assert "no longer valid" in notice.get_content()
@@ -76,7 +78,7 @@ def test_a_session_with_n_uses_refuses_the_next(
     issued = room.create_session("forum", 42, uses=1)
     assert room.receive(reply(issued.address)).outcome is Outcome.DISPATCHED
     assert room.receive(reply(issued.address)).outcome is Outcome.SESSION_EXPIRED
-    assert "all were used" in transport.sent[0].get_content()
+    assert "all were used" in delivered(room, transport)[0].get_content()
 
 
 def test_pruned_sessions_answer_as_expired(room: Postroom, clock: Clock) -> None:
@@ -95,7 +97,7 @@ def test_a_forged_address_is_never_dispatched(
     result = room.receive(reply(forged), recipients=[forged])
     assert result.outcome is Outcome.INVALID_ADDRESS
     # The address does not verify: its sender may be forged too, so nobody is answered.
-    assert received == [] and notices(transport) == []
+    assert received == [] and notices(room, transport) == []
 
 
 def test_mail_for_nobody_of_ours(room: Postroom) -> None:
@@ -122,14 +124,14 @@ def test_unknown_module(room: Postroom, transport: MemoryTransport) -> None:
             uses_left=None,
         )
     assert room.receive(reply(address)).outcome is Outcome.UNKNOWN_MODULE
-    assert notices(transport) == ["unknown_module"]
+    assert notices(room, transport) == ["unknown_module"]
 
 
 def test_an_empty_reply(room: Postroom, received: list[Reply], transport: MemoryTransport) -> None:
     issued = room.create_session("forum", 42)
     body = "On Mon, Bob wrote:\n> Meet at 5?\n> Bring snacks.\n"
     assert room.receive(reply(issued.address, body)).outcome is Outcome.EMPTY_REPLY
-    assert received == [] and notices(transport) == ["empty_reply"]
+    assert received == [] and notices(room, transport) == ["empty_reply"]
 
 
 def test_a_message_too_large(room: Postroom, transport: MemoryTransport) -> None:
@@ -137,7 +139,7 @@ def test_a_message_too_large(room: Postroom, transport: MemoryTransport) -> None
     room.configure(small)
     issued = room.create_session("forum", 42)
     result = room.receive(reply(issued.address, "x" * 5000))
-    assert result.outcome is Outcome.TOO_LARGE and notices(transport) == ["too_large"]
+    assert result.outcome is Outcome.TOO_LARGE and notices(room, transport) == ["too_large"]
     with room.database.transaction() as tx:
         row = repos.get_inbound(tx, result.inbound_id or 0)
         assert row is not None and len(row.raw) < 2048  # the header section is kept
@@ -152,7 +154,7 @@ def test_sender_check(room: Postroom, transport: MemoryTransport) -> None:
     assert room.receive(reply(issued.address)).outcome is Outcome.DISPATCHED
     result = room.receive(reply(issued.address, sender="eve@example.org"))
     assert result.outcome is Outcome.WRONG_SENDER and len(got) == 1
-    assert notices(transport) == ["wrong_sender"]
+    assert notices(room, transport) == ["wrong_sender"]
 
 
 def test_a_handler_rejection_is_explained_to_the_sender(
@@ -164,7 +166,7 @@ def test_a_handler_rejection_is_explained_to_the_sender(
     room.handler("closed")(closed)
     issued = room.create_session("closed", 42, uses=1)
     assert room.receive(reply(issued.address)).outcome is Outcome.REJECTED
-    assert "This topic is closed." in transport.sent[0].get_content()
+    assert "This topic is closed." in delivered(room, transport)[0].get_content()
     # The rejected reply did not spend the only use.
     with room.database.transaction() as tx:
         row = tx.get(repos.SessionRow, issued.session_id)
@@ -186,8 +188,8 @@ def test_a_failing_handler_keeps_the_message_for_replay(
     issued = room.create_session("flaky", 42)
     result = room.receive(reply(issued.address))
     assert result.outcome is Outcome.FAILED and "read-only" in result.detail
-    assert notices(transport) == ["unexpected_failure"]
-    assert f"#{result.inbound_id}" in transport.sent[0].get_content()
+    assert notices(room, transport) == ["unexpected_failure"]
+    assert f"#{result.inbound_id}" in delivered(room, transport)[0].get_content()
 
     dry = room.replay(result.inbound_id or 0, dry_run=True)
     assert dry.outcome is Outcome.DISPATCHED and calls == []
@@ -211,7 +213,7 @@ def test_bounces_count_against_the_user_and_suppress_at_the_threshold(
     with room.database.transaction() as tx:
         score = repos.get_bounce_score(tx, 7)
         assert score is not None and score.score == 3.0 and repos.is_suppressed(tx, 7)
-    assert received == [] and transport.sent == []
+    assert received == [] and delivered(room, transport) == []
 
 
 def test_soft_bounces_weigh_less_and_delays_count_nothing(room: Postroom) -> None:
@@ -252,7 +254,7 @@ def test_auto_replies_are_recorded_never_dispatched_never_answered(
         headers={"Auto-Submitted": "auto-replied"},
     )
     assert room.receive(raw).outcome is Outcome.AUTO_REPLY_RECORDED
-    assert received == [] and transport.sent == []
+    assert received == [] and delivered(room, transport) == []
     with room.database.transaction() as tx:
         assert [e.type for e in repos.list_events(tx)] == ["auto_replied"]
 
@@ -265,7 +267,7 @@ def test_no_error_email_to_a_null_sender_or_a_list(
     room.receive(reply(issued.address, message_id="<a@x>"), sender="<>")
     room.receive(reply(issued.address, message_id="<b@x>", headers={"Precedence": "bulk"}))
     room.receive(reply(issued.address, message_id="<c@x>", sender="MAILER-DAEMON@x.example"))
-    assert transport.sent == []
+    assert delivered(room, transport) == []
 
 
 def test_error_emails_are_throttled_per_sender(
@@ -275,10 +277,10 @@ def test_error_emails_are_throttled_per_sender(
     clock.advance(days=31)
     for n in range(8):
         room.receive(reply(issued.address, message_id=f"<t{n}@example.net>"))
-    assert len(transport.sent) == room.settings.error_mail.throttle_count
+    assert len(delivered(room, transport)) == room.settings.error_mail.throttle_count
     clock.advance(hours=2)
     room.receive(reply(issued.address, message_id="<later@example.net>"))
-    assert len(transport.sent) == room.settings.error_mail.throttle_count + 1
+    assert len(delivered(room, transport)) == room.settings.error_mail.throttle_count + 1
 
 
 def test_attachments_reach_the_handler(room: Postroom, received: list[Reply]) -> None:
@@ -330,14 +332,25 @@ class BrokenOutbox:
 
 
 def test_an_error_email_that_cannot_be_written_does_not_fail_the_message(
-    room: Postroom, clock: Clock
+    room: Postroom, clock: Clock, transport: MemoryTransport
 ) -> None:
     room.configure(room.settings, transport=BrokenOutbox())
     issued = room.create_session("forum", 42)
     clock.advance(days=31)
     result = room.receive(reply(issued.address))
     assert result.outcome is Outcome.SESSION_EXPIRED
-    assert result.notice == "expired_session:failed"
+    assert result.notice == "expired_session:queued"
+    # The worker's attempt fails: the notice waits and is retried with backoff, never lost.
+    worker = room.worker()
+    assert worker.run_jobs() == 1
+    with room.database.transaction() as tx:
+        [job] = tx.query(JobRow).filter(JobRow.kind == "notice").all()
+        assert job.status == "queued" and "No space left" in (job.last_error or "")
+        assert job.run_at > clock.now
+    # Once the outbox can be written again, the retry sends it.
+    room.configure(room.settings, transport=transport)
+    clock.now = job.run_at
+    assert notices(room, transport) == ["expired_session"]
 
 
 # --- bounces that reach us by a Message-ID or a VERP return path ------------------------------

@@ -7,6 +7,7 @@ from postroom.app import Postroom
 from postroom.inbound.types import Outcome, Reply
 from postroom.mailer import MemoryTransport
 from postroom.store import repos
+from support.notices import delivered
 
 
 def receipt(to: str, original: str, disposition: str = "displayed", mid: str = "r1") -> bytes:
@@ -35,7 +36,7 @@ def test_a_displayed_receipt_is_an_open_of_the_copy_it_names(
     result = room.receive(raw, recipients=["receipts@app.example.com"])
     assert result.outcome is Outcome.RECEIPT_RECORDED and result.kind == "read_receipt"
     assert result.user_id == 41
-    assert received == [] and transport.sent == []
+    assert received == [] and delivered(room, transport) == []
     with room.database.transaction() as tx:
         [event] = repos.list_events(tx, type="opened")
         assert event.user_id == 41 and event.recipient == "bob@example.net"
@@ -52,7 +53,7 @@ def test_a_receipt_to_a_reply_address_is_recorded_with_its_open(
     room.remember_sent("n2@app.example.com", user=42, recipient="bob@example.net")
     result = room.receive(receipt(issued.address, "n2@app.example.com", mid="r2"))
     assert result.outcome is Outcome.RECEIPT_RECORDED
-    assert received == [] and transport.sent == []
+    assert received == [] and delivered(room, transport) == []
     with room.database.transaction() as tx:
         [event] = repos.list_events(tx, type="opened")
         assert event.user_id == 42 and event.recipient == "bob@example.net"

@@ -52,6 +52,11 @@ class Deployment:
             cwd=self.root,
         )
 
+    def send_queued(self) -> None:
+        """Run `postroom worker --once`: the error emails the pipe queued reach the outbox."""
+        result = self.run("worker", "--once")
+        assert result.returncode == 0, result.stderr.decode()
+
     def posts_text(self) -> list[str]:
         import json
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from postroom.handlers import HandlerSpec
 from postroom.inbound.types import Reply
-from postroom.mailer import MailTransport, TransportError
+from postroom.mailer import MailTransport
 from postroom.settings import Settings
 from postroom.store import inbound as repos
 from postroom.store.driver import Driver
@@ -217,22 +217,15 @@ class LiveEffects:
         self._events.append({"type": type, "occurred_at": self.clock(), **values})
 
     def notify(self, kind: str, message: EmailMessage, inbound_id: int | None) -> str:
-        """Send unless the throttle says no; returns ``sent``, ``throttled`` or ``failed``."""
+        """Queue an error email unless the throttle says no; returns ``queued`` or
+        ``throttled``. Queued ones are sent by ``postroom worker`` (durable, retried: a down
+        mail server loses nothing, and a bounce storm opens no connection per message here)."""
         to = str(message["To"])
         now = self.clock()
         window = self.settings.error_mail.throttle_window
         with self._connection() as tx:
             recent = repos.count_notices_since(tx, to, now - window)
-        status = "sent"
-        if recent >= self.settings.error_mail.throttle_count:
-            status = "throttled"
-        else:
-            try:
-                self.transport.send(message)
-            except (TransportError, OSError) as exc:  # e.g. the outbox folder is not writable
-                status = "failed"
-                self.steps.append(f"notice not sent: {exc}")
-        with self._connection() as tx:
+            status = "throttled" if recent >= self.settings.error_mail.throttle_count else "queued"
             repos.add_notice(
                 tx,
                 to_address=to,

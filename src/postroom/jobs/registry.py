@@ -69,6 +69,9 @@ def run_prune(ctx: JobContext, payload: Mapping[str, Any]) -> None:
 
 
 def default_registry() -> JobRegistry:
+    from postroom.jobs.notices import run_notice
+
     registry = JobRegistry()
     registry.add("prune", run_prune)
+    registry.add("notice", run_notice)
     return registry

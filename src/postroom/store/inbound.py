@@ -392,14 +392,20 @@ def find_message_id(
 def count_notices_since(driver: Driver, to_address: str, since: datetime) -> int:
     row = driver.first(
         "SELECT COUNT(id) FROM notices WHERE to_address = :to AND created_at >= :since"
-        " AND status = 'sent'",
+        " AND status IN ('sent', 'queued')",
         driver.params({"to": to_address.lower(), "since": since}, times=("since",), texts=("to",)),
     )
     return int(row[0])
 
 
 _NOTICE_SQL = _insert(
-    "notices", ("to_address", "kind", "created_at", "inbound_id", "status", "raw")
+    "notices",
+    ("to_address", "kind", "created_at", "inbound_id", "status", "raw"),
+    " RETURNING id",
+)
+_JOB_SQL = _insert(
+    "jobs",
+    ("kind", "payload", "status", "run_at", "attempts", "max_attempts", "unique_key", "created_at"),
 )
 
 
@@ -412,7 +418,9 @@ def add_notice(
     inbound_id: int | None,
     status: str,
     raw: bytes,
-) -> None:
+) -> int:
+    """Record an error email; returns its id. A ``queued`` one gets a ``notice`` job in the
+    same transaction: the worker sends it, with retries (``jobs.notices``)."""
     row = {
         "to_address": to_address.lower(),
         "kind": kind,
@@ -421,4 +429,22 @@ def add_notice(
         "status": status,
         "raw": raw,
     }
-    driver.execute(_NOTICE_SQL, driver.params(row, times=("created_at",), texts=("to_address",)))
+    found = driver.first(
+        _NOTICE_SQL, driver.params(row, times=("created_at",), texts=("to_address",))
+    )
+    notice_id = int(found[0])
+    if status == "queued":
+        job = {
+            "kind": "notice",
+            "payload": {"notice_id": notice_id},
+            "status": "queued",
+            "run_at": now,
+            "attempts": 0,
+            "max_attempts": 12,
+            "unique_key": f"notice:{notice_id}",
+            "created_at": now,
+        }
+        driver.execute(
+            _JOB_SQL, driver.params(job, times=("run_at", "created_at"), json_=("payload",))
+        )
+    return notice_id

@@ -225,8 +225,8 @@ def add_notice(
     inbound_id: int | None,
     status: str,
     raw: bytes,
-) -> None:
-    inbound.add_notice(
+) -> int:
+    return inbound.add_notice(
         driver_of(tx),
         to_address=to_address,
         kind=kind,
