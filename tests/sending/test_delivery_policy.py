@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +197,68 @@ def test_a_server_that_cannot_be_reached_defers_and_nobody_fails(
     assert room.email(email).counts() == {"deferred": 2}
     account = get_account(room.database, "main")
     assert not account.paused(clock.now)  # the server, not the account, is at fault
+
+
+def test_an_account_with_a_dkim_key_signs_every_copy_after_the_splice(
+    database: Database,
+    database_url: str,
+    clock: Clock,
+    server: ScriptedSmtpServer,
+    tmp_path: Path,
+) -> None:
+    import dkim
+    from click.testing import CliRunner
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from postroom.cli import main
+    from postroom.settings import load_settings, render_config
+
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    import secrets
+
+    config = tmp_path / "postroom.toml"
+    config.write_text(render_config(secret=secrets.token_bytes(32), database_url=database_url))
+    runner = CliRunner()
+    assert runner.invoke(main, ["--config", str(config), "db", "upgrade"]).exit_code == 0
+    added = runner.invoke(
+        main,
+        ["--config", str(config), "accounts", "add", "news", "--from", "news@example.test",
+         "--smtp", f"{server.host}:{server.port}", "--security", "none", "--auth", "none",
+         "--dkim-selector", "s2026", "--dkim-key-file", str(key_file)],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    record = added.output.split("publish this DNS record for DKIM: ", 1)[1].strip()
+    name, _, value = record.partition(" TXT ")
+    assert name == "s2026._domainkey.example.test"
+
+    room = Postroom(load_settings(config), clock=clock)
+    room.send(
+        Email(
+            account="news",
+            to=["a@example.test", "b@example.test"],
+            subject="Signed",
+            html='<p>Hi <a href="https://example.test/x">x</a></p>',
+            bulk=True,
+        )
+    )
+    room.worker(concurrency=1, timeouts=Timeouts.uniform(5)).drain()
+    messages = server.wait_for_messages(2)
+
+    def dns(qname: bytes, timeout: int = 5) -> bytes:
+        # Stands for the TXT lookup of <selector>._domainkey.<domain>.
+        return value.encode() if qname.rstrip(b".") == name.encode() else b""
+
+    for received in messages:
+        assert received.data.startswith(b"DKIM-Signature:")
+        assert dkim.verify(received.data, dnsfunc=dns)
+        signed = received.data.split(b"\r\n\r\n", 1)[0]
+        assert b"list-unsubscribe" in signed.lower().split(b"h=", 1)[1].split(b";", 1)[0]
+    room.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -89,6 +90,13 @@ def _secret(env: str | None, stdin: bool, what: str, *, prompt: bool) -> str | N
 @click.option("--per-day", type=click.IntRange(1), help="At most this many messages in 24 hours.")
 @click.option("--recipients-per-day", type=click.IntRange(1), help="Recipients in 24 hours.")
 @click.option("--connections", type=click.IntRange(1, 100), help="Simultaneous connections.")
+@click.option("--dkim-selector", help="DKIM: sign every copy with this selector (RFC 6376).")
+@click.option(
+    "--dkim-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="DKIM: the private key, PEM (RSA 2048 or Ed25519, RFC 8463).",
+)
+@click.option("--dkim-domain", help="DKIM: the signing domain (default: the From domain).")
 @click.pass_obj
 def accounts_add(
     state: State,
@@ -114,6 +122,9 @@ def accounts_add(
     per_day: int | None,
     recipients_per_day: int | None,
     connections: int | None,
+    dkim_selector: str | None,
+    dkim_key_file: str | None,
+    dkim_domain: str | None,
 ) -> None:
     """Add account NAME."""
     from postroom.accounts import AccountSecrets, AccountSpec, Auth, Envelope, Limits, Security
@@ -166,11 +177,32 @@ def accounts_add(
         envelope=Envelope(envelope or (chosen.envelope if chosen else "account")),
         limits=limits,
     )
+    dkim_pem: str | None = None
+    dkim: dict[str, str] | None = None
+    if bool(dkim_selector) != bool(dkim_key_file):
+        fail("DKIM needs both --dkim-selector and --dkim-key-file", EX_USAGE)
+    record = None
+    if dkim_selector and dkim_key_file:
+        from postroom.compose.dkim import DkimKey
+
+        dkim_pem = Path(dkim_key_file).read_text(encoding="ascii", errors="replace")
+        dkim = {"selector": dkim_selector, "domain": dkim_domain or from_address.rpartition("@")[2]}
+        with errors():
+            key = DkimKey(dkim["domain"], dkim["selector"], dkim_pem)  # checked now, not later
+            record = f"{key.record_name} TXT {key.dns_record()}"
     with errors():
         room = room_of(state)
-        secrets = AccountSecrets(password=password, oauth=oauth, imap_password=password)
+        secrets = AccountSecrets(
+            password=password,
+            oauth=oauth,
+            imap_password=password,
+            dkim_private_key=dkim_pem,
+            dkim=dkim,
+        )
         account = add_account(room.database, room.settings, spec, secrets, now=room.clock())
     click.echo(f"added account {account.name} (#{account.id}); next: postroom accounts test {name}")
+    if record:
+        click.echo(f"publish this DNS record for DKIM: {record}")
 
 
 def _oauth_options(

@@ -27,6 +27,7 @@ from postroom.accounts.model import Account, Auth, Envelope
 from postroom.accounts.service import read_secrets, write_secrets
 from postroom.accounts.vault import AccountSecrets
 from postroom.compose import CopyValues, Template, Unsubscribe
+from postroom.compose.dkim import DkimKey, sign_copy
 from postroom.errors import (
     AuthFailed,
     ConfigError,
@@ -103,6 +104,7 @@ class Deliverer:
         self.tokens = TokenCodec(room.codec_keyring())
         self.base_url = settings.tracking.base_url
         self._emails: OrderedDict[int, LoadedEmail] = OrderedDict()
+        self._dkim: dict[int, DkimKey | None] = {}
         self._lock = threading.Lock()
 
     # -- one account -------------------------------------------------------------------------
@@ -187,6 +189,7 @@ class Deliverer:
         room = self.room
         try:
             secrets = read_secrets(room.database, room.settings, account)
+            self._dkim[account.id] = dkim_key(secrets)
             if account.smtp_auth is Auth.XOAUTH2:
                 connection = self.open_oauth(account, secrets)
             else:
@@ -526,6 +529,10 @@ class Deliverer:
                 unsubscribe=unsubscribe,
             )
         )
+        key = self._dkim.get(account.id)
+        if key is not None:
+            # Signed per copy after the splice, so List-Unsubscribe is covered (docs/compose.md).
+            data = sign_copy(data, key)
         mail_from = (
             self.room.codec.encode_bounce(delivery_id=copy.id)
             if account.envelope is Envelope.VERP
@@ -538,6 +545,13 @@ class Deliverer:
             smtputf8=template.needs_smtputf8,
             tag=copy,
         )
+
+
+def dkim_key(secrets: AccountSecrets) -> DkimKey | None:
+    """The account's DKIM key, when it has one (``accounts add --dkim-selector ...``)."""
+    if not secrets.dkim_private_key or not secrets.dkim:
+        return None
+    return DkimKey(secrets.dkim["domain"], secrets.dkim["selector"], secrets.dkim_private_key)
 
 
 def _with_token(secrets: AccountSecrets, token: str) -> AccountSecrets:
