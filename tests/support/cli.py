@@ -41,13 +41,17 @@ class Deployment:
         }
 
     def run(
-        self, *args: str, stdin: bytes = b"", timeout: float = 60
+        self,
+        *args: str,
+        stdin: bytes = b"",
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "postroom.cli", *args],
             input=stdin,
             capture_output=True,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             timeout=timeout,
             cwd=self.root,
         )
