@@ -70,7 +70,7 @@ class SendingSettings:
     min_backoff: timedelta = timedelta(seconds=300)
     max_backoff: timedelta = timedelta(seconds=4000)
     lease: timedelta = timedelta(seconds=120)
-    batch: int = 50
+    batch: int = 100
     suppress_gone: bool = True
 
 
@@ -504,7 +504,7 @@ max_age_days = 5
 min_backoff_seconds = 300
 max_backoff_seconds = 4000
 lease_seconds = 120
-batch = 50
+batch = 100
 suppress_gone = true
 
 [tracking]

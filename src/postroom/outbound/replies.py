@@ -226,11 +226,29 @@ RULES: tuple[ReplyRule, ...] = (
 # fmt: on
 
 
+def _classes(rule: ReplyRule) -> tuple[int, ...]:
+    """The reply classes (2, 4, 5) a rule can match, from its code, class or enhanced code."""
+    if rule.code is not None:
+        return (rule.code // 100,)
+    if rule.code_class is not None:
+        return (rule.code_class,)
+    if rule.enhanced is not None and not rule.enhanced.startswith("X."):
+        return (int(rule.enhanced[0]),)
+    return (2, 3, 4, 5)
+
+
+# The table's rows per reply class, in table order: a reply is tried only against the rows
+# that could match it (every copy's 250 would otherwise walk the whole table).
+_BY_CLASS: dict[int, tuple[ReplyRule, ...]] = {
+    klass: tuple(rule for rule in RULES if klass in _classes(rule)) for klass in (2, 3, 4, 5)
+}
+
+
 def classify_reply(reply: Reply, stage: Command | None = None) -> ReplyClass:
     """Sort one reply; ``stage`` is the command it answers when known (a "user unknown" text
     in answer to DATA is a filter, not a missing mailbox)."""
     text = reply.text.lower()
-    for rule in RULES:
+    for rule in _BY_CLASS.get(reply.code // 100, RULES):
         if rule.matches(reply, text, stage):
             return ReplyClass(
                 kind=rule.kind,
