@@ -119,18 +119,31 @@ _TRANSLATE = str.maketrans(
 
 def normalise(text: str) -> str:
     """Case, white space and punctuation folded the same way for templates and lines."""
-    folded = _SPACES.sub(" ", text.translate(_TRANSLATE).casefold()).strip()
-    return folded.replace(" :", ":").replace(" ,", ",")
+    # None of the folded typography is ASCII, and ASCII casefolds to lower case.
+    folded = text.lower() if text.isascii() else text.translate(_TRANSLATE).casefold()
+    # str.split() splits and strips on exactly the white space that re's \s matches.
+    return " ".join(folded.split()).replace(" :", ":").replace(" ,", ",")
 
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """A template compiled to literal parts and slots."""
+    """A template compiled to literal parts and slots.
+
+    The fields after ``needles`` are the matching plan, worked out once: the literal that
+    must open the line, the literals read from the right (each with the slot that sits
+    left of it), the slot left of them all, and the template's words that the opening and
+    closing literals do not already account for.
+    """
 
     template: AttributionTemplate
     parts: tuple[str | Slot, ...]
     verbless: bool
     needles: tuple[str, ...] = ()
+    opening: str = ""
+    closing: str = ""
+    steps: tuple[tuple[str, Slot | None], ...] = ()
+    leftmost: Slot | None = None
+    inner_needles: tuple[str, ...] = ()
 
 
 def _tokens(template: AttributionTemplate) -> list[str | Slot]:
@@ -190,7 +203,25 @@ def compile_template(template: AttributionTemplate) -> Matcher:
     verbless = not any(isinstance(p, str) and any(c.isalpha() for c in p) for p in parts)
     # The template's words, each of which a matching line must contain: a cheap first test.
     needles = tuple(p.strip() for p in parts if isinstance(p, str) and any(c.isalpha() for c in p))
-    return Matcher(template, parts, verbless, needles)
+    opening = parts[0] if parts and isinstance(parts[0], str) else ""
+    closing = parts[-1] if parts and isinstance(parts[-1], str) else ""
+    # Read from the right: a literal with no slot pending must close what is left of the
+    # line; one with a slot pending is found from the right, and the slot is what lies
+    # between. Of two adjacent slots the left one takes the text.
+    steps: list[tuple[str, Slot | None]] = []
+    pending: Slot | None = None
+    for part in reversed(parts[1:] if opening else parts):
+        if isinstance(part, Slot):
+            pending = part
+            continue
+        steps.append((part, pending))
+        pending = None
+    # The opening and closing literals are tested on their own; their words need no search.
+    implied = {opening.strip(), closing.strip()}
+    inner = tuple(n for n in needles if n not in implied)
+    return Matcher(
+        template, parts, verbless, needles, opening, closing, tuple(steps), pending, inner
+    )
 
 
 @lru_cache(maxsize=1)
@@ -206,23 +237,45 @@ def matchers() -> tuple[Matcher, ...]:
     return tuple(out)
 
 
-_Index = tuple[tuple[str, tuple[tuple[str, tuple[Matcher, ...]], ...]], ...]
+_Group = tuple[str, tuple[tuple[str, tuple[Matcher, ...]], ...]]
 
 
 @lru_cache(maxsize=1)
-def _index() -> _Index:
+def _index() -> tuple[_Group, ...]:
     """Matchers grouped by their closing literal, then by their opening literal ("" for a
     template that opens with a slot), so a line is tried only against templates it can fit."""
     groups: dict[str, dict[str, list[Matcher]]] = {}
     for matcher in matchers():
-        last, first = matcher.parts[-1], matcher.parts[0]
-        closing = last if isinstance(last, str) else ""
-        opening = first if isinstance(first, str) else ""
-        groups.setdefault(closing, {}).setdefault(opening, []).append(matcher)
+        groups.setdefault(matcher.closing, {}).setdefault(matcher.opening, []).append(matcher)
     return tuple(
         (closing, tuple((opening, tuple(group)) for opening, group in inner.items()))
         for closing, inner in groups.items()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Closings:
+    """The closing groups of :func:`_index` found by a line's last word.
+
+    A closing literal with a space in it can end a line only if its last word is the line's
+    last word; the few without a space are tested on every line. Positions keep the groups
+    in table order, which decides between two matches of equal strength.
+    """
+
+    by_last_word: dict[str, tuple[int, ...]]
+    unspaced: tuple[int, ...]
+
+
+@lru_cache(maxsize=1)
+def _closings() -> _Closings:
+    by_last_word: dict[str, list[int]] = {}
+    unspaced: list[int] = []
+    for position, (closing, _openings) in enumerate(_index()):
+        if " " in closing:
+            by_last_word.setdefault(closing.rsplit(" ", 1)[1], []).append(position)
+        else:
+            unspaced.append(position)
+    return _Closings({k: tuple(v) for k, v in by_last_word.items()}, tuple(unspaced))
 
 
 _TIME_OR_YEAR = re.compile(
@@ -242,60 +295,79 @@ class Strength(Enum):
     STRONG = "strong"
 
 
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+# In ASCII, str.isalpha() holds for A-Z and a-z alone, and str.isdigit() for 0-9: one regex
+# search replaces a loop over the characters.
+def _has_letter(text: str) -> bool:
+    if text.isascii():
+        return _ASCII_LETTER.search(text) is not None
+    return any(c.isalpha() for c in text)
+
+
+def _has_digit(text: str) -> bool:
+    if text.isascii():
+        return _ASCII_DIGIT.search(text) is not None
+    return any(c.isdigit() for c in text)
+
+
+def _is_date(slot: Slot) -> bool:
+    return slot is Slot.DATE or slot is Slot.TIME or slot is Slot.DATETIME
+
+
 def _valid(slot: Slot, text: str) -> bool:
     text = text.strip(" ,")
     if not text or len(text) > _MAX_SLOT:
         return False
     if slot is Slot.ADDRESS:
         return "@" in text and " " not in text.strip("<>[]() ")
-    if slot in _DATE_SLOTS:
-        return any(c.isdigit() for c in text) and len(text.split()) <= _MAX_DATE_WORDS
+    if _is_date(slot):
+        return _has_digit(text) and len(text.split()) <= _MAX_DATE_WORDS
     if "@" in text:
         return True
-    return (
-        any(c.isalpha() for c in text) and ":" not in text and len(text.split()) <= _MAX_NAME_WORDS
-    )
+    return ":" not in text and len(text.split()) <= _MAX_NAME_WORDS and _has_letter(text)
 
 
 def _match(matcher: Matcher, text: str) -> Strength | None:
-    parts = matcher.parts
-    lo = 0
-    first = parts[0]
-    if isinstance(first, str):
-        if not text.startswith(first):
-            return None
-        lo = len(first)
-        parts = parts[1:]
-    captured: list[tuple[Slot, str]] = []
+    """Walk ``text`` against the matcher's plan: the opening was tested by the caller."""
+    lo = len(matcher.opening)
     hi = len(text)
-    pending: Slot | None = None
-    for part in reversed(parts):
-        if isinstance(part, Slot):
-            pending = part
-            continue
+    captured: list[tuple[Slot, str]] = []
+    for literal, pending in matcher.steps:
         if pending is None:
-            if not text.endswith(part, lo, hi):
+            if not text.endswith(literal, lo, hi):
                 return None
-            hi -= len(part)
+            hi -= len(literal)
             continue
-        at = text.rfind(part, lo, hi - 1)
+        at = text.rfind(literal, lo, hi - 1)
         if at < 0:
             return None
-        captured.append((pending, text[at + len(part) : hi]))
-        hi, pending = at, None
-    if pending is not None:
-        captured.append((pending, text[lo:hi]))
+        value = text[at + len(literal) : hi]
+        if not _valid(pending, value):
+            return None
+        captured.append((pending, value))
+        hi = at
+    if matcher.leftmost is not None:
+        value = text[lo:hi]
+        if not _valid(matcher.leftmost, value):
+            return None
+        captured.append((matcher.leftmost, value))
     elif hi != lo:
         return None
-    if not all(_valid(slot, value) for slot, value in captured):
+    dated = has_address = False
+    for slot, value in captured:
+        if _is_date(slot):
+            dated = dated or _TIME_OR_YEAR.search(value) is not None
+        elif "@" in value and _EMAIL.search(value) is not None:
+            has_address = True
+            break
+    if has_address:
+        return Strength.STRONG
+    if matcher.verbless:
         return None
-    has_address = any(
-        slot not in _DATE_SLOTS and _EMAIL.search(value) is not None for slot, value in captured
-    )
-    if matcher.verbless and not has_address:
-        return None
-    dated = any(slot in _DATE_SLOTS and _TIME_OR_YEAR.search(value) for slot, value in captured)
-    return Strength.STRONG if dated or has_address else Strength.WEAK
+    return Strength.STRONG if dated else Strength.WEAK
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,38 +379,72 @@ class TemplateMatch:
     opens_with_text: bool
 
 
-def match_attribution(line: str) -> TemplateMatch | None:
-    """The strongest template match for ``line`` (one or more joined lines), or None."""
-    if not line.rstrip().endswith(_CLOSERS):
-        # Every template ends with a colon: a line without one cannot match.
-        return None
-    text = normalise(line[: _MAX_SLOT * 3]).lstrip("> ")
-    best: TemplateMatch | None = None
-    for closing, openings in _index():
+def _candidates(text: str) -> list[Matcher]:
+    """The matchers whose closing, opening and words ``text`` holds, in table order."""
+    closings = _closings()
+    positions = closings.by_last_word.get(text[text.rfind(" ") + 1 :], ())
+    if positions:
+        positions = tuple(sorted(positions + closings.unspaced))
+    else:
+        positions = closings.unspaced
+    index = _index()
+    # A template with no word of its own counts only with an address, which needs an "@".
+    may_be_verbless = "@" in text
+    out: list[Matcher] = []
+    for position in positions:
+        closing, openings = index[position]
         if closing and not text.endswith(closing):
             continue
         for opening, group in openings:
             if opening and not text.startswith(opening):
                 continue
             for matcher in group:
-                if not all(needle in text for needle in matcher.needles):
+                if matcher.verbless and not may_be_verbless:
                     continue
-                strength = _match(matcher, text)
-                if strength is None:
-                    continue
-                found = TemplateMatch(matcher.template, strength, bool(opening))
-                if strength is Strength.STRONG and found.opens_with_text:
-                    return found
-                if (
-                    best is None
-                    or (strength is Strength.STRONG and best.strength is Strength.WEAK)
-                    or (
-                        found.opens_with_text
-                        and not best.opens_with_text
-                        and (strength is best.strength)
-                    )
-                ):
-                    best = found
+                for needle in matcher.inner_needles:
+                    if needle not in text:
+                        break
+                else:
+                    out.append(matcher)
+    return out
+
+
+def match_attribution(line: str) -> TemplateMatch | None:
+    """The strongest template match for ``line`` (one or more joined lines), or None.
+
+    The first strong match of a template that opens with its own words wins; failing one,
+    a strong match beats a weak one, and of equal strength the first that opens with its
+    own words, else the first in table order.
+    """
+    if not line.rstrip().endswith(_CLOSERS):
+        # Every template ends with a colon: a line without one cannot match.
+        return None
+    text = normalise(line[: _MAX_SLOT * 3]).lstrip("> ")
+    candidates = _candidates(text)
+    # Templates that open with their own words go first: a strong match of one ends the
+    # search, whatever else matches.
+    strengths: dict[int, Strength | None] = {}
+    for position, matcher in enumerate(candidates):
+        if matcher.opening:
+            strength = strengths[position] = _match(matcher, text)
+            if strength is Strength.STRONG:
+                return TemplateMatch(matcher.template, strength, True)
+    best: TemplateMatch | None = None
+    for position, matcher in enumerate(candidates):
+        strength = strengths[position] if matcher.opening else _match(matcher, text)
+        if strength is None:
+            continue
+        found = TemplateMatch(matcher.template, strength, bool(matcher.opening))
+        if (
+            best is None
+            or (strength is Strength.STRONG and best.strength is Strength.WEAK)
+            or (found.opens_with_text and not best.opens_with_text and strength is best.strength)
+        ):
+            best = found
+        if best.strength is Strength.STRONG:
+            # Only a strong match that opens with its own words could displace it, and
+            # there is none.
+            break
     return best
 
 
