@@ -382,11 +382,8 @@ class TemplateMatch:
 def _candidates(text: str) -> list[Matcher]:
     """The matchers whose closing, opening and words ``text`` holds, in table order."""
     closings = _closings()
-    positions = closings.by_last_word.get(text[text.rfind(" ") + 1 :], ())
-    if positions:
-        positions = tuple(sorted(positions + closings.unspaced))
-    else:
-        positions = closings.unspaced
+    spaced = closings.by_last_word.get(text[text.rfind(" ") + 1 :], ())
+    positions = tuple(sorted(spaced + closings.unspaced)) if spaced else closings.unspaced
     index = _index()
     # A template with no word of its own counts only with an address, which needs an "@".
     may_be_verbless = "@" in text

@@ -17,30 +17,37 @@ from __future__ import annotations
 
 import re
 
+from postroom.understand.replies.phrases import phrase_pattern
+
 # Verbs (and verb phrases) that end an attribution line, by language: en, fr, de, es, it, pt,
-# nl, pl, sv/da/no, fi, ru/uk/bg, zh, ja, ko, vi, tr, hu, cs/sk, ro, el, et, lt, lv.
-_WRITER_VERBS = (
-    r"wrote|writes|sent|a\s+écrit|écrit|schrieb|hat\s+geschrieben|escribió|escribio|"
-    r"ha\s+scritto|scrisse|escreveu|escribiu|schreef|het\s+volgende\s+geschreven|geschreven|"
-    r"napisał\s*\(a\)|napisała|napisał|pisze|schreibt|escribe|skrev(?:\s+følgende)?|kirjoitti|"
-    r"написал\s*\(а\)|написала|написал|пише|писал|написа|"
-    r"đã\s+viết|yazdı|írta|napsal|napísal|a\s+scris|έγραψε|kirjutas|rašė|rakstīja"
-)
+# nl, pl, sv/da/no, fi, ru/uk/bg, zh, ja, ko, vi, tr, hu, cs/sk, ro, el, et, lt, lv. A space
+# is any run of white space; "napisał (a)" and "napisał(a)" both occur.
+WRITER_VERBS = (
+    "wrote", "writes", "sent", "a écrit", "écrit", "schrieb", "hat geschrieben",
+    "escribió", "escribio", "ha scritto", "scrisse", "escreveu", "escribiu", "schreef",
+    "het volgende geschreven", "geschreven", "napisał (a)", "napisał(a)", "napisała",
+    "napisał", "pisze", "schreibt", "escribe", "skrev", "skrev følgende", "kirjoitti",
+    "написал (а)", "написал(а)", "написала", "написал", "пише", "писал", "написа",
+    "đã viết", "yazdı", "írta", "napsal", "napísal", "a scris", "έγραψε", "kirjutas",
+    "rašė", "rakstīja",
+)  # fmt: skip
+_WRITER_VERBS = phrase_pattern(WRITER_VERBS)
 
 # An attribution window ends with a writer verb, then maybe a colon and/or trailing dashes.
 # Verbs in scripts written without spaces, which need no word boundary before them.
-_CJK_VERBS = r"写道|寫道|書きました|のメッセージ|작성|님이\s*작성"
+CJK_VERBS = ("写道", "寫道", "書きました", "のメッセージ", "작성", "님이 작성", "님이작성")
+_CJK_VERBS = phrase_pattern(CJK_VERBS)
 VERB_END_RE = re.compile(
-    r"(?:(?:^|[\s\"'>)\]])(?:"
+    r"(?:(?:^|[\s\"'>)\]])"
     + _WRITER_VERBS
-    + r")|"
+    + r"|"
     + _CJK_VERBS
     + r")\s{0,3}(?:[:：]|-{2,}|\.{3})?\s{0,3}-{0,8}\s{0,3}$",
     re.IGNORECASE,
 )
 # ... or anywhere (German "X schrieb am <date> um <time> Uhr:", Dutch "Op <date> schreef X:").
 VERB_ANY_RE = re.compile(
-    r"(?:(?:^|[\s\"'>)\]])(?:" + _WRITER_VERBS + r")|" + _CJK_VERBS + r")(?=$|[\s:：(])",
+    r"(?:(?:^|[\s\"'>)\]])" + _WRITER_VERBS + r"|" + _CJK_VERBS + r")(?=$|[\s:：(])",
     re.IGNORECASE,
 )
 
@@ -68,7 +75,7 @@ MIDLINE_ON_RE = re.compile(r"^(?P<pre>.{0,300}?\S)[\s\-]{1,12}(?P<on>On\s.{4,})$
 
 # Dash-wrapped attributions: "---- John Smith wrote ----", "---- On <date> <addr> wrote ----".
 DASHED_VERB_RE = re.compile(
-    r"^\s{0,8}-{2,}.{1,300}?\b(?:" + _WRITER_VERBS + r")\s{0,3}-{2,}\s{0,3}$", re.IGNORECASE
+    r"^\s{0,8}-{2,}.{1,300}?\b" + _WRITER_VERBS + r"\s{0,3}-{2,}\s{0,3}$", re.IGNORECASE
 )
 
 _ORIGINAL = (
@@ -101,25 +108,30 @@ FORWARD_LINE_RE = re.compile(
 )
 
 # Header fields copied into a quoted block, by language. The value after the colon is free.
-_FROM_FIELDS = (
-    r"from|von|de|da|van|från|fra|od|lähettäjä|от|от\s+кого|发件人|寄件者|差出人|보낸\s*사람|"
-    r"feladó|odesílatel|kimden|từ|expéditeur|remitente"
-)
-_OTHER_FIELDS = (
-    r"sent|date|to|cc|bcc|subject|reply-to|gesendet|an|betreff|datum|kopie|"
-    r"envoyé(?:\s+le)?|à|objet|copie|inviato|a|oggetto|data|enviado|enviada|para|asunto|"
-    r"assunto|fecha|verzonden|aan|onderwerp|skickat|till|ämne|kopia|sendt|til|emne|dato|"
-    r"wysłano|do|temat|lähetetty|vastaanottaja|aihe|päivämäärä|kopio|"
-    r"отправлено|кому|тема|дата|копия|发送时间|收件人|主题|日期|抄送|送信日時|宛先|件名|"
-    r"보낸\s*날짜|받는\s*사람|제목|날짜|elküldve|címzett|tárgy|odesláno|komu|předmět|"
-    r"gönderildi|kime|konu|gửi|đến|chủ\s+đề|on\s+behalf\s+of"
-)
+FROM_FIELD_NAMES = (
+    "from", "von", "de", "da", "van", "från", "fra", "od", "lähettäjä", "от", "от кого",
+    "发件人", "寄件者", "差出人", "보낸 사람", "보낸사람", "feladó", "odesílatel", "kimden", "từ",
+    "expéditeur", "remitente",
+)  # fmt: skip
+OTHER_FIELD_NAMES = (
+    "sent", "date", "to", "cc", "bcc", "subject", "reply-to", "gesendet", "an", "betreff",
+    "datum", "kopie", "envoyé", "envoyé le", "à", "objet", "copie", "inviato", "a",
+    "oggetto", "data", "enviado", "enviada", "para", "asunto", "assunto", "fecha",
+    "verzonden", "aan", "onderwerp", "skickat", "till", "ämne", "kopia", "sendt", "til",
+    "emne", "dato", "wysłano", "do", "temat", "lähetetty", "vastaanottaja", "aihe",
+    "päivämäärä", "kopio", "отправлено", "кому", "тема", "дата", "копия", "发送时间", "收件人",
+    "主题", "日期", "抄送", "送信日時", "宛先", "件名", "보낸 날짜", "보낸날짜", "받는 사람",
+    "받는사람", "제목", "날짜", "elküldve", "címzett", "tárgy", "odesláno", "komu", "předmět",
+    "gönderildi", "kime", "konu", "gửi", "đến", "chủ đề", "on behalf of",
+)  # fmt: skip
 FIELD_RE = re.compile(
-    r"^[\s>]{0,8}[*_]{0,2}\s{0,2}(?P<name>" + _FROM_FIELDS + "|" + _OTHER_FIELDS + r")"
+    r"^[\s>]{0,8}[*_]{0,2}\s{0,2}(?P<name>"
+    + phrase_pattern(FROM_FIELD_NAMES + OTHER_FIELD_NAMES)
+    + r")"
     r"\s{0,2}[*_]{0,2}\s{0,2}[:：]",
     re.IGNORECASE,
 )
-FROM_FIELD_RE = re.compile(r"^(?:" + _FROM_FIELDS + r")$", re.IGNORECASE)
+FROM_FIELD_RE = re.compile(r"^" + phrase_pattern(FROM_FIELD_NAMES) + r"$", re.IGNORECASE)
 
 # A From field followed on the same line by another field: a header block whose line breaks
 # were lost (HTML rendered from inline elements).

@@ -19,26 +19,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from postroom.understand.replies.phrases import phrase_pattern
 from postroom.understand.replies.signature_table import CLOSINGS, TAGLINES
 
-
-def _alternation(words: list[str]) -> str:
-    # Longest first, so "thank you very much" wins over "thank you".
-    return "|".join(
-        r"\s+".join(re.escape(part) for part in word.split())
-        for word in sorted(set(words), key=len, reverse=True)
-    )
-
-
 _TAGLINE_RE = re.compile(
-    r"^[\s(<\[]{0,4}(?:" + _alternation([opening for _, opening, _ in TAGLINES]) + r")",
+    r"^[\s(<\[]{0,4}" + phrase_pattern(opening for _, opening, _ in TAGLINES),
     re.IGNORECASE,
 )
 # Closings, by language; the line may end with , ! . or nothing.
 _CLOSING_RE = re.compile(
-    r"^\s{0,4}(?:"
-    + _alternation([w for _, words, _ in CLOSINGS for w in words.split("|")])
-    + r")\s{0,3}[,!.:;\u060c\u3001\uff0c]{0,3}\s{0,3}$",
+    r"^\s{0,4}"
+    + phrase_pattern(w for _, words, _ in CLOSINGS for w in words.split("|"))
+    + r"\s{0,3}[,!.:;\u060c\u3001\uff0c]{0,3}\s{0,3}$",
     re.IGNORECASE,
 )
 # A tagline names a device or an app after its opening words, and may add one short sentence
