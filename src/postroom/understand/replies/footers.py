@@ -85,9 +85,32 @@ def _footer_re() -> re.Pattern[str]:
     )
 
 
+@lru_cache(maxsize=1)
+def _hint_re() -> re.Pattern[str]:
+    """What every footer line must hold: a template that opens with words opens the line with
+    its first word; one that opens with a placeholder holds its first word anywhere. Prose
+    lacks both, and is rejected without trying each template's placeholders."""
+    openers: list[str] = []
+    inner: list[str] = []
+    for _, template, _ in FOOTER_LINES:
+        literals = [part.split() for part in _PLACEHOLDER_RE.split(template)]
+        if literals[0]:
+            openers.append(re.escape(literals[0][0]))
+        else:
+            inner.append(re.escape(next(words for words in literals if words)[0]))
+    return re.compile(
+        r"^\s{0,4}(?:" + "|".join(dict.fromkeys(openers)) + ")|" + "|".join(dict.fromkeys(inner)),
+        re.IGNORECASE,
+    )
+
+
 def is_footer_line(line: str) -> bool:
     """True for one of a list system's own footer sentences."""
-    return len(line) <= _MAX_LINE and _footer_re().match(line) is not None
+    return (
+        len(line) <= _MAX_LINE
+        and _hint_re().search(line) is not None
+        and _footer_re().match(line) is not None
+    )
 
 
 def footer_start(lines: Sequence[str], lo: int, end: int) -> int | None:

@@ -100,7 +100,7 @@ def _is_card_line(line: str) -> bool:
 
 def _is_rule(line: str) -> bool:
     stripped = line.strip()
-    return len(stripped) >= 3 and set(stripped) <= _RULE_CHARS
+    return stripped[:1] in _RULE_CHARS and len(stripped) >= 3 and set(stripped) <= _RULE_CHARS
 
 
 def _is_card(lines: Sequence[str], start: int, end: int) -> bool:

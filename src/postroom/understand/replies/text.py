@@ -83,10 +83,15 @@ def normalise(body: str) -> str:
 def is_quoted(line: str) -> bool:
     """True for a ``>``-quoted line; ">>2" (a reference to digest item 2) is not a quote."""
     stripped = line.lstrip(" \t")
-    return stripped.startswith(">") and not (stripped[1:2] == ">" and stripped[2:3].isdigit())
+    if stripped[:1] != ">":
+        return False
+    return not (stripped[1:2] == ">" and stripped[2:3].isdigit())
 
 
 def _is_junk(stripped: str) -> bool:
+    if stripped and stripped[0] not in _JUNK_CHARS:
+        # The first character settles most lines before a set is built of all of them.
+        return False
     return len(stripped) <= 200 and set(stripped) <= _JUNK_CHARS
 
 
@@ -255,9 +260,17 @@ def find_header(lines: list[str], lo: int, hi: int) -> tuple[Header | None, int]
         if not stripped or len(line) > MAX_HEADER_LINE:
             continue
         if not is_quoted(line):
-            dashed = "-" in stripped[:12]
+            # A separator ends in a dash, "*" or "_", a dash-wrapped attribution in "--"
+            # (``stripped`` has no trailing white space for their patterns to allow).
+            dashed = stripped[-1] in "-*_" and "-" in stripped[:12]
             if (
-                (dashed and (h.SEPARATOR_RE.match(stripped) or h.DASHED_VERB_RE.match(stripped)))
+                (
+                    dashed
+                    and (
+                        h.SEPARATOR_RE.match(stripped)
+                        or (stripped.endswith("--") and h.DASHED_VERB_RE.match(stripped))
+                    )
+                )
                 or (stripped[-1] in ":：" and h.FORWARD_LINE_RE.match(stripped))
                 or (stripped[0].isdigit() and h.GMAIL_ISO_RE.match(line))
             ):
