@@ -20,12 +20,13 @@ How much evidence is enough:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
 from postroom.understand.replies.attribution_table import TEMPLATES, AttributionTemplate
+from postroom.understand.replies.headers_i18n import contains_address
 
 
 class Slot(Enum):
@@ -40,6 +41,24 @@ class Slot(Enum):
 
 
 _DATE_SLOTS = frozenset([Slot.DATE, Slot.TIME, Slot.DATETIME])
+
+
+class Check(Enum):
+    """How a slot's text is checked: what the matcher's plan carries for each slot."""
+
+    ADDRESS = "address"
+    DATE = "date"
+    WORDS = "words"
+
+
+def _check(slot: Slot) -> Check:
+    if slot is Slot.ADDRESS:
+        return Check.ADDRESS
+    return Check.DATE if slot in _DATE_SLOTS else Check.WORDS
+
+
+# Module-level names, read faster in the matching loop than the enum's attributes.
+_ADDRESS, _DATE, _WORDS = Check.ADDRESS, Check.DATE, Check.WORDS
 
 _NEUTRAL = re.compile(r"\{(sender|name|address|date|time|datetime)\}")
 _NEUTRAL_MAP = {slot.value: slot for slot in Slot}
@@ -141,8 +160,8 @@ class Matcher:
     needles: tuple[str, ...] = ()
     opening: str = ""
     closing: str = ""
-    steps: tuple[tuple[str, Slot | None], ...] = ()
-    leftmost: Slot | None = None
+    steps: tuple[tuple[str, Check | None], ...] = ()
+    leftmost: Check | None = None
     inner_needles: tuple[str, ...] = ()
 
 
@@ -208,19 +227,27 @@ def compile_template(template: AttributionTemplate) -> Matcher:
     # Read from the right: a literal with no slot pending must close what is left of the
     # line; one with a slot pending is found from the right, and the slot is what lies
     # between. Of two adjacent slots the left one takes the text.
-    steps: list[tuple[str, Slot | None]] = []
+    steps: list[tuple[str, Check | None]] = []
     pending: Slot | None = None
     for part in reversed(parts[1:] if opening else parts):
         if isinstance(part, Slot):
             pending = part
             continue
-        steps.append((part, pending))
+        steps.append((part, None if pending is None else _check(pending)))
         pending = None
     # The opening and closing literals are tested on their own; their words need no search.
     implied = {opening.strip(), closing.strip()}
     inner = tuple(n for n in needles if n not in implied)
     return Matcher(
-        template, parts, verbless, needles, opening, closing, tuple(steps), pending, inner
+        template,
+        parts,
+        verbless,
+        needles,
+        opening,
+        closing,
+        tuple(steps),
+        None if pending is None else _check(pending),
+        inner,
     )
 
 
@@ -278,10 +305,14 @@ def _closings() -> _Closings:
     return _Closings({k: tuple(v) for k, v in by_last_word.items()}, tuple(unspaced))
 
 
+# A time, a year (see headers_i18n.DATE_RE) or a numeric date (16.11.2026, 11/16/26); it opens
+# with a digit, so re skips to the digits of a value.
 _TIME_OR_YEAR = re.compile(
-    r"(?<!\d)\d{1,2}[:.h]\d{2}(?!\d)|(?<!\d)(?:19|20)\d{2}(?!\d)|\d{1,4}[./-]\d{1,2}[./-]\d{2,4}"
+    r"\d(?:(?<!\d\d)(?:\d?[:.h]\d{2}|(?<=1)9\d{2}|(?<=2)0\d{2})(?!\d)"
+    r"|\d{0,3}[./-]\d{1,2}[./-]\d{2,4})"
 )
-_EMAIL = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}@[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
+# What follows the "@" of an address whose top-level domain is any script's letters.
+_ADDRESS_TAIL = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
 _MAX_SLOT = 200
 _CLOSERS = (":", "：")
 _MAX_NAME_WORDS = 8
@@ -313,17 +344,13 @@ def _has_digit(text: str) -> bool:
     return any(c.isdigit() for c in text)
 
 
-def _is_date(slot: Slot) -> bool:
-    return slot is Slot.DATE or slot is Slot.TIME or slot is Slot.DATETIME
-
-
-def _valid(slot: Slot, text: str) -> bool:
+def _valid(check: Check, text: str) -> bool:
     text = text.strip(" ,")
     if not text or len(text) > _MAX_SLOT:
         return False
-    if slot is Slot.ADDRESS:
+    if check is _ADDRESS:
         return "@" in text and " " not in text.strip("<>[]() ")
-    if _is_date(slot):
+    if check is _DATE:
         return _has_digit(text) and len(text.split()) <= _MAX_DATE_WORDS
     if "@" in text:
         return True
@@ -334,9 +361,10 @@ def _match(matcher: Matcher, text: str) -> Strength | None:
     """Walk ``text`` against the matcher's plan: the opening was tested by the caller."""
     lo = len(matcher.opening)
     hi = len(text)
-    captured: list[tuple[Slot, str]] = []
-    for literal, pending in matcher.steps:
-        if pending is None:
+    dated = False
+    has_address = False
+    for literal, check in matcher.steps:
+        if check is None:
             if not text.endswith(literal, lo, hi):
                 return None
             hi -= len(literal)
@@ -345,24 +373,24 @@ def _match(matcher: Matcher, text: str) -> Strength | None:
         if at < 0:
             return None
         value = text[at + len(literal) : hi]
-        if not _valid(pending, value):
+        if not _valid(check, value):
             return None
-        captured.append((pending, value))
+        if check is _DATE:
+            dated = dated or _TIME_OR_YEAR.search(value) is not None
+        else:
+            has_address = has_address or contains_address(value, _ADDRESS_TAIL)
         hi = at
-    if matcher.leftmost is not None:
+    check = matcher.leftmost
+    if check is not None:
         value = text[lo:hi]
-        if not _valid(matcher.leftmost, value):
+        if not _valid(check, value):
             return None
-        captured.append((matcher.leftmost, value))
+        if check is _DATE:
+            dated = dated or _TIME_OR_YEAR.search(value) is not None
+        else:
+            has_address = has_address or contains_address(value, _ADDRESS_TAIL)
     elif hi != lo:
         return None
-    dated = has_address = False
-    for slot, value in captured:
-        if _is_date(slot):
-            dated = dated or _TIME_OR_YEAR.search(value) is not None
-        elif "@" in value and _EMAIL.search(value) is not None:
-            has_address = True
-            break
     if has_address:
         return Strength.STRONG
     if matcher.verbless:
@@ -379,7 +407,7 @@ class TemplateMatch:
     opens_with_text: bool
 
 
-def _candidates(text: str) -> list[Matcher]:
+def _candidates(text: str) -> Iterator[Matcher]:
     """The matchers whose closing, opening and words ``text`` holds, in table order."""
     closings = _closings()
     spaced = closings.by_last_word.get(text[text.rfind(" ") + 1 :], ())
@@ -387,7 +415,6 @@ def _candidates(text: str) -> list[Matcher]:
     index = _index()
     # A template with no word of its own counts only with an address, which needs an "@".
     may_be_verbless = "@" in text
-    out: list[Matcher] = []
     for position in positions:
         closing, openings = index[position]
         if closing and not text.endswith(closing):
@@ -402,8 +429,7 @@ def _candidates(text: str) -> list[Matcher]:
                     if needle not in text:
                         break
                 else:
-                    out.append(matcher)
-    return out
+                    yield matcher
 
 
 def match_attribution(line: str) -> TemplateMatch | None:
@@ -417,32 +443,36 @@ def match_attribution(line: str) -> TemplateMatch | None:
         # Every template ends with a colon: a line without one cannot match.
         return None
     text = normalise(line[: _MAX_SLOT * 3]).lstrip("> ")
-    candidates = _candidates(text)
-    # Templates that open with their own words go first: a strong match of one ends the
-    # search, whatever else matches.
-    strengths: dict[int, Strength | None] = {}
-    for position, matcher in enumerate(candidates):
+    # Templates that open with their own words are tried as they come: a strong match of one
+    # ends the search, whatever else matches. The others wait until none has.
+    tried: list[tuple[Matcher, Strength | None]] = []
+    for matcher in _candidates(text):
         if matcher.opening:
-            strength = strengths[position] = _match(matcher, text)
+            strength = _match(matcher, text)
             if strength is Strength.STRONG:
                 return TemplateMatch(matcher.template, strength, True)
-    best: TemplateMatch | None = None
-    for position, matcher in enumerate(candidates):
-        strength = strengths[position] if matcher.opening else _match(matcher, text)
+            tried.append((matcher, strength))
+        else:
+            tried.append((matcher, None))
+    best: Matcher | None = None
+    best_strength: Strength | None = None
+    for matcher, known in tried:
+        strength = known if matcher.opening else _match(matcher, text)
         if strength is None:
             continue
-        found = TemplateMatch(matcher.template, strength, bool(matcher.opening))
         if (
             best is None
-            or (strength is Strength.STRONG and best.strength is Strength.WEAK)
-            or (found.opens_with_text and not best.opens_with_text and strength is best.strength)
+            or (strength is Strength.STRONG and best_strength is Strength.WEAK)
+            or (matcher.opening and not best.opening and strength is best_strength)
         ):
-            best = found
-        if best.strength is Strength.STRONG:
+            best, best_strength = matcher, strength
+        if best_strength is Strength.STRONG:
             # Only a strong match that opens with its own words could displace it, and
             # there is none.
             break
-    return best
+    if best is None or best_strength is None:
+        return None
+    return TemplateMatch(best.template, best_strength, bool(best.opening))
 
 
 def verb_phrases() -> frozenset[str]:

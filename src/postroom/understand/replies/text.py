@@ -121,7 +121,7 @@ def _may_end_attribution(stripped: str) -> bool:
 def _qualifies(text: str, single: bool) -> bool:
     """Does this joined window read as an attribution line?"""
     has_date = h.DATE_RE.search(text) is not None
-    has_addr = "@" in text and h.EMAIL_RE.search(text) is not None
+    has_addr = "@" in text and h.has_address(text)
     if h.VERB_END_RE.search(text[-80:]):
         if has_date:
             return True
