@@ -226,7 +226,12 @@ def _field_block_end(lines: Sequence[str], i: int, hi: int) -> tuple[int | None,
     for j in range(i, min(hi, i + 14)):
         line = lines[j]
         stripped = line.strip()
-        match = h.FIELD_RE.match(line) if stripped and len(line) < MAX_HEADER_LINE else None
+        match = (
+            h.FIELD_RE.match(line)
+            # A field has its colon; most lines under a header line (quoted text) do not.
+            if stripped and len(line) < MAX_HEADER_LINE and (":" in line or "：" in line)
+            else None
+        )
         if match is not None:
             name = " ".join(match.group("name").lower().split())
             names.add(name)
