@@ -26,6 +26,7 @@ from enum import Enum
 from functools import lru_cache
 
 from postroom.understand.replies.attribution_table import TEMPLATES, AttributionTemplate
+from postroom.understand.replies.charclass import has_digit, has_letter
 from postroom.understand.replies.headers_i18n import contains_address
 
 
@@ -162,7 +163,7 @@ class Matcher:
     closing: str = ""
     steps: tuple[tuple[str, Check | None], ...] = ()
     leftmost: Check | None = None
-    inner_needles: tuple[str, ...] = ()
+    inner_literals: tuple[str, ...] = ()
 
 
 def _tokens(template: AttributionTemplate) -> list[str | Slot]:
@@ -235,9 +236,12 @@ def compile_template(template: AttributionTemplate) -> Matcher:
             continue
         steps.append((part, None if pending is None else _check(pending)))
         pending = None
-    # The opening and closing literals are tested on their own; their words need no search.
-    implied = {opening.strip(), closing.strip()}
-    inner = tuple(n for n in needles if n not in implied)
+    # Every literal of a matching line is in it, as written; the opening and closing ones are
+    # tested on their own, and those of the rest that hold a letter are searched first.
+    middle = parts[1 if opening else 0 : -1 if closing else len(parts)]
+    inner = tuple(
+        dict.fromkeys(p for p in middle if isinstance(p, str) and any(c.isalpha() for c in p))
+    )
     return Matcher(
         template,
         parts,
@@ -326,24 +330,6 @@ class Strength(Enum):
     STRONG = "strong"
 
 
-_ASCII_LETTER = re.compile(r"[A-Za-z]")
-_ASCII_DIGIT = re.compile(r"[0-9]")
-
-
-# In ASCII, str.isalpha() holds for A-Z and a-z alone, and str.isdigit() for 0-9: one regex
-# search replaces a loop over the characters.
-def _has_letter(text: str) -> bool:
-    if text.isascii():
-        return _ASCII_LETTER.search(text) is not None
-    return any(c.isalpha() for c in text)
-
-
-def _has_digit(text: str) -> bool:
-    if text.isascii():
-        return _ASCII_DIGIT.search(text) is not None
-    return any(c.isdigit() for c in text)
-
-
 def _valid(check: Check, text: str) -> bool:
     text = text.strip(" ,")
     if not text or len(text) > _MAX_SLOT:
@@ -351,10 +337,10 @@ def _valid(check: Check, text: str) -> bool:
     if check is _ADDRESS:
         return "@" in text and " " not in text.strip("<>[]() ")
     if check is _DATE:
-        return _has_digit(text) and len(text.split()) <= _MAX_DATE_WORDS
+        return has_digit(text) and len(text.split()) <= _MAX_DATE_WORDS
     if "@" in text:
         return True
-    return ":" not in text and len(text.split()) <= _MAX_NAME_WORDS and _has_letter(text)
+    return ":" not in text and len(text.split()) <= _MAX_NAME_WORDS and has_letter(text)
 
 
 def _match(matcher: Matcher, text: str) -> Strength | None:
@@ -408,7 +394,8 @@ class TemplateMatch:
 
 
 def _candidates(text: str) -> Iterator[Matcher]:
-    """The matchers whose closing, opening and words ``text`` holds, in table order."""
+    """The matchers whose closing, opening and inner literals ``text`` holds, in table order
+    (a matcher without them cannot match)."""
     closings = _closings()
     spaced = closings.by_last_word.get(text[text.rfind(" ") + 1 :], ())
     positions = tuple(sorted(spaced + closings.unspaced)) if spaced else closings.unspaced
@@ -425,11 +412,24 @@ def _candidates(text: str) -> Iterator[Matcher]:
             for matcher in group:
                 if matcher.verbless and not may_be_verbless:
                     continue
-                for needle in matcher.inner_needles:
-                    if needle not in text:
+                for literal in matcher.inner_literals:
+                    if literal not in text:
                         break
                 else:
                     yield matcher
+
+
+@lru_cache(maxsize=1)
+def _openings() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m.opening for m in matchers() if m.opening))
+
+
+def may_open_template(line: str) -> bool:
+    """False when no template that opens with its own words ("On", "Am", "Le" ...) can
+    match ``line``: its match would need the line to start with that opening."""
+    if not line.rstrip().endswith(_CLOSERS):
+        return False
+    return normalise(line[: _MAX_SLOT * 3]).lstrip("> ").startswith(_openings())
 
 
 def match_attribution(line: str) -> TemplateMatch | None:

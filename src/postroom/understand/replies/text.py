@@ -33,7 +33,13 @@ from dataclasses import dataclass
 
 from postroom.compose.markers import has_reply_above_marker, is_reply_above_marker
 from postroom.understand.replies import headers_i18n as h
-from postroom.understand.replies.attribution import Strength, TemplateMatch, match_attribution
+from postroom.understand.replies.attribution import (
+    Strength,
+    TemplateMatch,
+    match_attribution,
+    may_open_template,
+)
+from postroom.understand.replies.charclass import has_digit
 from postroom.understand.replies.footers import footer_start
 from postroom.understand.replies.signature import find_signature
 from postroom.understand.replies.types import ExtractedReply
@@ -143,7 +149,7 @@ def _followed_by_quote(lines: Sequence[str], end: int) -> bool:
 
 
 def _template_qualifies(text: str, quote_follows: bool) -> TemplateMatch | None:
-    if not quote_follows and "@" not in text and not any(c.isdigit() for c in text):
+    if not quote_follows and "@" not in text and not has_digit(text):
         # Only a weak match could come of it (no date, no address), and none is wanted here.
         return None
     found = match_attribution(text)
@@ -182,13 +188,20 @@ def _attribution_start(lines: Sequence[str], lo: int, end: int) -> int | None:
         text = " ".join(part.strip() for part in lines[s : end + 1] if part.strip())
         if found is not None:
             # Only a window that opens like an attribution may extend a match upwards.
-            template = _template_qualifies(text, quote_follows)
-            if (template is not None and template.opens_with_text) or (
-                _opens_like_attribution(line) and _qualifies(text, single=False)
-            ):
+            if may_open_template(text):
+                template = _template_qualifies(text, quote_follows)
+                if template is not None and template.opens_with_text:
+                    return s
+            if _opens_like_attribution(line) and _qualifies(text, single=False):
                 return s
             continue
-        template = _template_qualifies(text, quote_follows)
+        # A wrapped window counts only when it opens like an attribution or with a template's
+        # own words; a window that does neither is not tried against the templates.
+        template = (
+            _template_qualifies(text, quote_follows)
+            if s == end or _opens_like_attribution(line) or may_open_template(text)
+            else None
+        )
         if template is not None and (
             s == end or template.opens_with_text or _opens_like_attribution(line)
         ):
