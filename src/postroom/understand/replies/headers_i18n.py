@@ -102,6 +102,21 @@ MIDLINE_ON_RE = re.compile(r"^(?P<pre>.{0,300}?\S)[\s\-]{1,12}(?P<on>On\s.{4,})$
 DASHED_VERB_RE = re.compile(
     r"^\s{0,8}-{2,}.{1,300}?\b" + _WRITER_VERBS + r"\s{0,3}-{2,}\s{0,3}$", re.IGNORECASE
 )
+# The verb such a line ends with, read backwards: the line with its trailing dashes and
+# white space cut off and reversed must open with a reversed verb. One anchored test, where
+# DASHED_VERB_RE tries every split of a long dash rule against every later position.
+_REVERSED_VERB_RE = re.compile(phrase_pattern(verb[::-1] for verb in WRITER_VERBS), re.IGNORECASE)
+
+
+def is_dashed_attribution(stripped: str) -> bool:
+    """DASHED_VERB_RE on a line without surrounding white space, rejecting first a line that
+    does not end with a writer verb before its closing dashes (a verb ends with no dash)."""
+    if not stripped.endswith("--"):
+        return False
+    if _REVERSED_VERB_RE.match(stripped.rstrip("-").rstrip()[::-1]) is None:
+        return False
+    return DASHED_VERB_RE.match(stripped) is not None
+
 
 _ORIGINAL = (
     r"original\s+message|reply\s+message|ursprüngliche\s+nachricht|antwort\s+nachricht|"
@@ -119,7 +134,10 @@ _ORIGINAL = (
 )
 # "-----Original Message-----", "*-------- Original Message --------*", "----- Forwarded ...".
 SEPARATOR_RE = re.compile(
-    r"^[\s>*_]{0,8}-{2,}\s{0,4}(?:" + _ORIGINAL + r")\s{0,4}-{2,}[\s*_]{0,8}$", re.IGNORECASE
+    # No separator word opens with a dash, so the leading rule is taken whole (possessive):
+    # the same lines match, without retrying each shorter rule against the words.
+    r"^[\s>*_]{0,8}-{2,}+\s{0,4}(?:" + _ORIGINAL + r")\s{0,4}-{2,}[\s*_]{0,8}$",
+    re.IGNORECASE,
 )
 # Apple Mail and others: "Begin forwarded message:", localised.
 FORWARD_LINE_RE = re.compile(

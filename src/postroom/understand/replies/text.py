@@ -282,13 +282,7 @@ def find_header(lines: list[str], lo: int, hi: int) -> tuple[Header | None, int]
             # (``stripped`` has no trailing white space for their patterns to allow).
             dashed = stripped[-1] in "-*_" and "-" in stripped[:12]
             if (
-                (
-                    dashed
-                    and (
-                        h.SEPARATOR_RE.match(stripped)
-                        or (stripped.endswith("--") and h.DASHED_VERB_RE.match(stripped))
-                    )
-                )
+                (dashed and (h.SEPARATOR_RE.match(stripped) or h.is_dashed_attribution(stripped)))
                 or (stripped[-1] in ":：" and h.FORWARD_LINE_RE.match(stripped))
                 or (stripped[0].isdigit() and h.GMAIL_ISO_RE.match(line))
             ):
