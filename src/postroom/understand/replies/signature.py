@@ -60,7 +60,8 @@ _MAX_CARD_LINE = 100
 
 def is_delimiter(line: str) -> bool:
     """True for "-- " and "--", the RFC 3676 section 4.3 signature separator."""
-    return line.rstrip() == "--" or line.rstrip() == "—"
+    trimmed = line.rstrip()
+    return trimmed == "--" or trimmed == "—"
 
 
 def is_mobile_signature(line: str) -> bool:
@@ -68,8 +69,8 @@ def is_mobile_signature(line: str) -> bool:
     stripped = line.strip()
     return (
         len(stripped) <= _MAX_TAGLINE_CHARS
-        and len(stripped.split()) <= _MAX_TAGLINE_WORDS
         and _TAGLINE_RE.match(stripped) is not None
+        and len(stripped.split()) <= _MAX_TAGLINE_WORDS
     )
 
 
@@ -175,11 +176,15 @@ def find_signature(
 def _find_closing(lines: Sequence[str], content: Sequence[int], first: int, end: int) -> int | None:
     # The closing sits among the last four content lines with one to three name lines under
     # it, or a little higher with a contact card under it.
-    for i in content[-4:-1]:
-        if i != first and _CLOSING_RE.match(lines[i]) and _is_name_block(lines, i + 1, end):
+    closings = [
+        i for i in content[-MAX_CARD_LINES - 1 : -1] if i != first and _CLOSING_RE.match(lines[i])
+    ]
+    near = content[-4:-1]
+    for i in closings:
+        if i in near and _is_name_block(lines, i + 1, end):
             return i
-    for i in content[-MAX_CARD_LINES - 1 : -1]:
-        if i != first and _CLOSING_RE.match(lines[i]) and _is_card_block(lines, i + 1, end, ()):
+    for i in closings:
+        if _is_card_block(lines, i + 1, end, ()):
             return i
     return None
 
