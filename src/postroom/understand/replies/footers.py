@@ -140,6 +140,18 @@ def is_footer_line(line: str) -> bool:
     return len(line) <= _MAX_LINE and _may_be_footer(line) and _footer_re().match(line) is not None
 
 
+def _is_filler(stripped: str) -> bool:
+    """A bare link, a bare address or a rule: what may stand between footer lines."""
+    # A link opens with "<", "h" or "w", an address holds an "@", a rule opens with "-" or
+    # "_": prose is settled without the patterns.
+    first = stripped[:1]
+    return (
+        (first in ("<", "h", "H", "w", "W") and _URL_RE.match(stripped) is not None)
+        or ("@" in stripped and _ADDRESS_RE.match(stripped) is not None)
+        or (first in ("-", "_") and _RULE_RE.match(stripped) is not None)
+    )
+
+
 def footer_start(lines: Sequence[str], lo: int, end: int) -> int | None:
     """First line of a mailing-list footer that ends ``lines[lo:end]``, or None."""
     i = end
@@ -152,9 +164,7 @@ def footer_start(lines: Sequence[str], lo: int, end: int) -> int | None:
             continue
         if is_footer_line(stripped):
             start = i - 1
-        elif not (
-            _URL_RE.match(stripped) or _ADDRESS_RE.match(stripped) or _RULE_RE.match(stripped)
-        ):
+        elif not _is_filler(stripped):
             break
         content += 1
         i -= 1

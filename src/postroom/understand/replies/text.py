@@ -88,10 +88,15 @@ def normalise(body: str) -> str:
 
 def is_quoted(line: str) -> bool:
     """True for a ``>``-quoted line; ">>2" (a reference to digest item 2) is not a quote."""
-    stripped = line.lstrip(" \t")
-    if stripped[:1] != ">":
-        return False
-    return not (stripped[1:2] == ">" and stripped[2:3].isdigit())
+    first = line[:1]
+    if first != ">":
+        if first != " " and first != "\t":
+            # Most lines are settled by their first character, without a stripped copy.
+            return False
+        line = line.lstrip(" \t")
+        if line[:1] != ">":
+            return False
+    return not (line[1:2] == ">" and line[2:3].isdigit())
 
 
 def _is_junk(stripped: str) -> bool:
