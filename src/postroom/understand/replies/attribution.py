@@ -286,11 +286,12 @@ def _index() -> tuple[_Group, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _Closings:
-    """The closing groups of :func:`_index` found by a line's last word.
+    """The closing groups of :func:`_index` to try on a line, found by its last word.
 
     A closing literal with a space in it can end a line only if its last word is the line's
-    last word; the few without a space are tested on every line. Positions keep the groups
-    in table order, which decides between two matches of equal strength.
+    last word; the few without a space (``unspaced``) are tested on every line, and each
+    entry of ``by_last_word`` already holds them. Positions keep the groups in table order,
+    which decides between two matches of equal strength.
     """
 
     by_last_word: dict[str, tuple[int, ...]]
@@ -306,7 +307,10 @@ def _closings() -> _Closings:
             by_last_word.setdefault(closing.rsplit(" ", 1)[1], []).append(position)
         else:
             unspaced.append(position)
-    return _Closings({k: tuple(v) for k, v in by_last_word.items()}, tuple(unspaced))
+    # Each last word's groups with the unspaced ones, in table order, worked out once.
+    return _Closings(
+        {k: tuple(sorted(v + unspaced)) for k, v in by_last_word.items()}, tuple(unspaced)
+    )
 
 
 # A time, a year (see headers_i18n.DATE_RE) or a numeric date (16.11.2026, 11/16/26); it opens
@@ -397,8 +401,7 @@ def _candidates(text: str) -> Iterator[Matcher]:
     """The matchers whose closing, opening and inner literals ``text`` holds, in table order
     (a matcher without them cannot match)."""
     closings = _closings()
-    spaced = closings.by_last_word.get(text[text.rfind(" ") + 1 :], ())
-    positions = tuple(sorted(spaced + closings.unspaced)) if spaced else closings.unspaced
+    positions = closings.by_last_word.get(text[text.rfind(" ") + 1 :], closings.unspaced)
     index = _index()
     # A template with no word of its own counts only with an address, which needs an "@".
     may_be_verbless = "@" in text
