@@ -45,6 +45,25 @@ VERB_END_RE = re.compile(
     + r")\s{0,3}(?:[:：]|-{2,}|\.{3})?\s{0,3}-{0,8}\s{0,3}$",
     re.IGNORECASE,
 )
+# The verbs read backwards, for ends_with_verb.
+_REVERSED_ANY_VERB_RE = re.compile(
+    phrase_pattern(verb[::-1] for verb in WRITER_VERBS + CJK_VERBS), re.IGNORECASE
+)
+_VERB_END_TRAIL = frozenset(":：.-")
+
+
+def ends_with_verb(text: str) -> bool:
+    """VERB_END_RE.search(text), rejecting first a text that, its closing colon, dashes, dots
+    and white space cut off, does not end with a verb read backwards (no verb ends with one
+    of those, so a match needs it): one anchored test instead of one at every position."""
+    end = len(text)
+    while end and (text[end - 1] in _VERB_END_TRAIL or text[end - 1].isspace()):
+        end -= 1
+    if _REVERSED_ANY_VERB_RE.match(text[:end][::-1]) is None:
+        return False
+    return VERB_END_RE.search(text) is not None
+
+
 # ... or anywhere (German "X schrieb am <date> um <time> Uhr:", Dutch "Op <date> schreef X:").
 VERB_ANY_RE = re.compile(
     r"(?:(?:^|[\s\"'>)\]])" + _WRITER_VERBS + r"|" + _CJK_VERBS + r")(?=$|[\s:：(])",

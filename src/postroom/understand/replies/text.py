@@ -133,14 +133,14 @@ def _qualifies(text: str, single: bool) -> bool:
     """Does this joined window read as an attribution line?"""
     has_date = h.DATE_RE.search(text) is not None
     has_addr = "@" in text and h.has_address(text)
-    if h.VERB_END_RE.search(text[-80:]):
+    if h.ends_with_verb(text[-80:]):
         if has_date:
             return True
         # Undated attributions ("X via Forum <x@example.com> schrieb:") only on one line.
         return single and (has_addr or text.lower().startswith(("on ", "you ")))
     if not text.endswith((":", "：")) or not has_date:
         return False
-    if h.VERB_ANY_RE.search(text) and (has_addr or h.OPENER_RE.match(text)):
+    if (has_addr or h.OPENER_RE.match(text)) and h.VERB_ANY_RE.search(text):
         return True
     return h.ADDR_COLON_END_RE.search(text[-420:]) is not None
 
@@ -223,7 +223,11 @@ def _legacy_start(lines: Sequence[str], lo: int, s: int, end: int, text: str) ->
     """The shape rule (a writer verb and a date) for lines no template describes."""
     line = lines[s]
     above_blank = s == lo or not lines[s - 1].strip() or is_quoted(lines[s - 1])
-    if not (above_blank or _opens_like_attribution(line) or h.MIDLINE_ON_RE.match(line)):
+    if not (
+        above_blank
+        or _opens_like_attribution(line)
+        or ("On" in line and h.MIDLINE_ON_RE.match(line))
+    ):
         return False
     if s < end and not _opens_like_attribution(line) and "@" not in text:
         # A wrapped attribution that does not open like one must at least name an address.
@@ -282,21 +286,28 @@ def find_header(lines: list[str], lo: int, hi: int) -> tuple[Header | None, int]
         stripped = line.strip()
         if not stripped or len(line) > MAX_HEADER_LINE:
             continue
+        last = stripped[-1]
+        colon = last == ":" or last == "："
         if not is_quoted(line):
             # A separator ends in a dash, "*" or "_", a dash-wrapped attribution in "--"
             # (``stripped`` has no trailing white space for their patterns to allow).
-            dashed = stripped[-1] in "-*_" and "-" in stripped[:12]
             if (
-                (dashed and (h.SEPARATOR_RE.match(stripped) or h.is_dashed_attribution(stripped)))
-                or (stripped[-1] in ":：" and h.FORWARD_LINE_RE.match(stripped))
+                (
+                    last in "-*_"
+                    and "-" in stripped[:12]
+                    and (h.SEPARATOR_RE.match(stripped) or h.is_dashed_attribution(stripped))
+                )
+                or (colon and h.FORWARD_LINE_RE.match(stripped))
                 or (stripped[0].isdigit() and h.GMAIL_ISO_RE.match(line))
             ):
                 return Header(i, i), 0
-            if i >= fields_checked_to and (":" in stripped[:40] or "：" in stripped[:40]):
-                end, fields_checked_to = _field_block_end(lines, i, hi)
-                if end is not None:
-                    return Header(i, end), 0
-        if budget > 0 and _may_end_attribution(stripped):
+            if i >= fields_checked_to:
+                head = stripped[:40]
+                if ":" in head or "：" in head:
+                    end, fields_checked_to = _field_block_end(lines, i, hi)
+                    if end is not None:
+                        return Header(i, end), 0
+        if budget > 0 and (colon or _may_end_attribution(stripped)):
             # Bounded work: a body with thousands of candidate lines is not a normal reply.
             budget -= 1
             start = _attribution_start(lines, lo, i)
@@ -309,7 +320,7 @@ def _split_shared_line(lines: list[str], start: int, end: int) -> tuple[Header, 
     first = lines[start]
     if h.OPENER_RE.match(first) or h.DATE_START_RE.match(first):
         return Header(start, end), 0
-    match = h.MIDLINE_ON_RE.match(first)
+    match = h.MIDLINE_ON_RE.match(first) if "On" in first else None
     if match is None:
         return Header(start, end), 0
     rest = " ".join([match.group("on"), *(part.strip() for part in lines[start + 1 : end + 1])])
