@@ -42,6 +42,9 @@ class Stack:
     deployment: Deployment
     servers: MailServers
     root: Path
+    # One forum session for every run: the handler takes any number of replies to it, and
+    # each notification carries a Message-ID of its own.
+    address: str
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +54,41 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     deployment = Deployment(root / "app", f"sqlite:///{root / 'postroom.db'}")
     assert deployment.run("db", "upgrade").returncode == 0
     port = free_port()
+    # The listener and the session start while Postfix and Dovecot do: three slow starts
+    # overlap instead of following each other.
     listener = subprocess.Popen(
         [sys.executable, "-m", "postroom.cli", "receive", "--lmtp", f"127.0.0.1:{port}"],
         env=deployment.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    assert listener.stdout is not None
-    line = listener.stdout.readline().decode()
-    assert "listening for LMTP" in line, line
-    servers = start_mail_servers(
-        root / "mail",
-        users=(("ada@example.test", "secret-ada"),),
-        lmtp_routes={"reply.example.test": ("127.0.0.1", port)},
+    create = ("session", "create", "forum", "--user", "7", "--data", '{"title": "Meetup"}')
+    creating = subprocess.Popen(
+        [sys.executable, "-m", "postroom.cli", *create],
+        env=deployment.env(),
+        cwd=deployment.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
-        yield Stack(deployment, servers, root)
+        servers = start_mail_servers(
+            root / "mail",
+            users=(("ada@example.test", "secret-ada"),),
+            lmtp_routes={"reply.example.test": ("127.0.0.1", port)},
+        )
+    except BaseException:
+        listener.kill()
+        creating.kill()
+        listener.communicate(timeout=10)
+        creating.communicate(timeout=10)
+        raise
+    try:
+        out, err = creating.communicate(timeout=60)
+        assert creating.returncode == 0, err.decode()
+        assert listener.stdout is not None
+        line = listener.stdout.readline().decode()
+        assert "listening for LMTP" in line, line
+        yield Stack(deployment, servers, root, out.decode().strip())
     finally:
         servers.stop()
         listener.terminate()
@@ -86,8 +108,7 @@ def reply_text(
 ) -> str:
     """Run one client reply end to end; the text the forum handler posted."""
     before = len(stack.deployment.posts_text())
-    address = stack.deployment.new_address(7, '{"title": "Meetup"}')
-    notification = build_notification(address, to=ADA, marker=marker, html=html, lines=lines)
+    notification = build_notification(stack.address, to=ADA, marker=marker, html=html, lines=lines)
     reply_with(
         client,
         stack.root / "runs" / name,
@@ -96,12 +117,15 @@ def reply_text(
         smtp_port=stack.servers.smtp_port,
         settings=settings,
     )
+    # Postfix hands the reply on within milliseconds: look often at first, then less often.
     deadline = time.monotonic() + 30
+    pause = 0.005
     while time.monotonic() < deadline:
         posts = stack.deployment.posts_text()
         if len(posts) > before:
             return posts[-1]
-        time.sleep(0.1)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
     raise AssertionError(f"no post after 30 s; Postfix log:\n{stack.servers.postfix_log()[-3000:]}")
 
 

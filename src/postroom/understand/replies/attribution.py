@@ -20,12 +20,14 @@ How much evidence is enough:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
 from postroom.understand.replies.attribution_table import TEMPLATES, AttributionTemplate
+from postroom.understand.replies.charclass import has_digit, has_letter
+from postroom.understand.replies.headers_i18n import contains_address
 
 
 class Slot(Enum):
@@ -40,6 +42,24 @@ class Slot(Enum):
 
 
 _DATE_SLOTS = frozenset([Slot.DATE, Slot.TIME, Slot.DATETIME])
+
+
+class Check(Enum):
+    """How a slot's text is checked: what the matcher's plan carries for each slot."""
+
+    ADDRESS = "address"
+    DATE = "date"
+    WORDS = "words"
+
+
+def _check(slot: Slot) -> Check:
+    if slot is Slot.ADDRESS:
+        return Check.ADDRESS
+    return Check.DATE if slot in _DATE_SLOTS else Check.WORDS
+
+
+# Module-level names, read faster in the matching loop than the enum's attributes.
+_ADDRESS, _DATE, _WORDS = Check.ADDRESS, Check.DATE, Check.WORDS
 
 _NEUTRAL = re.compile(r"\{(sender|name|address|date|time|datetime)\}")
 _NEUTRAL_MAP = {slot.value: slot for slot in Slot}
@@ -119,18 +139,31 @@ _TRANSLATE = str.maketrans(
 
 def normalise(text: str) -> str:
     """Case, white space and punctuation folded the same way for templates and lines."""
-    folded = _SPACES.sub(" ", text.translate(_TRANSLATE).casefold()).strip()
-    return folded.replace(" :", ":").replace(" ,", ",")
+    # None of the folded typography is ASCII, and ASCII casefolds to lower case.
+    folded = text.lower() if text.isascii() else text.translate(_TRANSLATE).casefold()
+    # str.split() splits and strips on exactly the white space that re's \s matches.
+    return " ".join(folded.split()).replace(" :", ":").replace(" ,", ",")
 
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
-    """A template compiled to literal parts and slots."""
+    """A template compiled to literal parts and slots.
+
+    The fields after ``needles`` are the matching plan, worked out once: the literal that
+    must open the line, the literals read from the right (each with the slot that sits
+    left of it), the slot left of them all, and the template's words that the opening and
+    closing literals do not already account for.
+    """
 
     template: AttributionTemplate
     parts: tuple[str | Slot, ...]
     verbless: bool
     needles: tuple[str, ...] = ()
+    opening: str = ""
+    closing: str = ""
+    steps: tuple[tuple[str, Check | None], ...] = ()
+    leftmost: Check | None = None
+    inner_literals: tuple[str, ...] = ()
 
 
 def _tokens(template: AttributionTemplate) -> list[str | Slot]:
@@ -190,7 +223,36 @@ def compile_template(template: AttributionTemplate) -> Matcher:
     verbless = not any(isinstance(p, str) and any(c.isalpha() for c in p) for p in parts)
     # The template's words, each of which a matching line must contain: a cheap first test.
     needles = tuple(p.strip() for p in parts if isinstance(p, str) and any(c.isalpha() for c in p))
-    return Matcher(template, parts, verbless, needles)
+    opening = parts[0] if parts and isinstance(parts[0], str) else ""
+    closing = parts[-1] if parts and isinstance(parts[-1], str) else ""
+    # Read from the right: a literal with no slot pending must close what is left of the
+    # line; one with a slot pending is found from the right, and the slot is what lies
+    # between. Of two adjacent slots the left one takes the text.
+    steps: list[tuple[str, Check | None]] = []
+    pending: Slot | None = None
+    for part in reversed(parts[1:] if opening else parts):
+        if isinstance(part, Slot):
+            pending = part
+            continue
+        steps.append((part, None if pending is None else _check(pending)))
+        pending = None
+    # Every literal of a matching line is in it, as written; the opening and closing ones are
+    # tested on their own, and those of the rest that hold a letter are searched first.
+    middle = parts[1 if opening else 0 : -1 if closing else len(parts)]
+    inner = tuple(
+        dict.fromkeys(p for p in middle if isinstance(p, str) and any(c.isalpha() for c in p))
+    )
+    return Matcher(
+        template,
+        parts,
+        verbless,
+        needles,
+        opening,
+        closing,
+        tuple(steps),
+        None if pending is None else _check(pending),
+        inner,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -206,29 +268,59 @@ def matchers() -> tuple[Matcher, ...]:
     return tuple(out)
 
 
-_Index = tuple[tuple[str, tuple[tuple[str, tuple[Matcher, ...]], ...]], ...]
+_Group = tuple[str, tuple[tuple[str, tuple[Matcher, ...]], ...]]
 
 
 @lru_cache(maxsize=1)
-def _index() -> _Index:
+def _index() -> tuple[_Group, ...]:
     """Matchers grouped by their closing literal, then by their opening literal ("" for a
     template that opens with a slot), so a line is tried only against templates it can fit."""
     groups: dict[str, dict[str, list[Matcher]]] = {}
     for matcher in matchers():
-        last, first = matcher.parts[-1], matcher.parts[0]
-        closing = last if isinstance(last, str) else ""
-        opening = first if isinstance(first, str) else ""
-        groups.setdefault(closing, {}).setdefault(opening, []).append(matcher)
+        groups.setdefault(matcher.closing, {}).setdefault(matcher.opening, []).append(matcher)
     return tuple(
         (closing, tuple((opening, tuple(group)) for opening, group in inner.items()))
         for closing, inner in groups.items()
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Closings:
+    """The closing groups of :func:`_index` to try on a line, found by its last word.
+
+    A closing literal with a space in it can end a line only if its last word is the line's
+    last word; the few without a space (``unspaced``) are tested on every line, and each
+    entry of ``by_last_word`` already holds them. Positions keep the groups in table order,
+    which decides between two matches of equal strength.
+    """
+
+    by_last_word: dict[str, tuple[int, ...]]
+    unspaced: tuple[int, ...]
+
+
+@lru_cache(maxsize=1)
+def _closings() -> _Closings:
+    by_last_word: dict[str, list[int]] = {}
+    unspaced: list[int] = []
+    for position, (closing, _openings) in enumerate(_index()):
+        if " " in closing:
+            by_last_word.setdefault(closing.rsplit(" ", 1)[1], []).append(position)
+        else:
+            unspaced.append(position)
+    # Each last word's groups with the unspaced ones, in table order, worked out once.
+    return _Closings(
+        {k: tuple(sorted(v + unspaced)) for k, v in by_last_word.items()}, tuple(unspaced)
+    )
+
+
+# A time, a year (see headers_i18n.DATE_RE) or a numeric date (16.11.2026, 11/16/26); it opens
+# with a digit, so re skips to the digits of a value.
 _TIME_OR_YEAR = re.compile(
-    r"(?<!\d)\d{1,2}[:.h]\d{2}(?!\d)|(?<!\d)(?:19|20)\d{2}(?!\d)|\d{1,4}[./-]\d{1,2}[./-]\d{2,4}"
+    r"\d(?:(?<!\d\d)(?:\d?[:.h]\d{2}|(?<=1)9\d{2}|(?<=2)0\d{2})(?!\d)"
+    r"|\d{0,3}[./-]\d{1,2}[./-]\d{2,4})"
 )
-_EMAIL = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}@[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
+# What follows the "@" of an address whose top-level domain is any script's letters.
+_ADDRESS_TAIL = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
 _MAX_SLOT = 200
 _CLOSERS = (":", "：")
 _MAX_NAME_WORDS = 8
@@ -242,60 +334,58 @@ class Strength(Enum):
     STRONG = "strong"
 
 
-def _valid(slot: Slot, text: str) -> bool:
+def _valid(check: Check, text: str) -> bool:
     text = text.strip(" ,")
     if not text or len(text) > _MAX_SLOT:
         return False
-    if slot is Slot.ADDRESS:
+    if check is _ADDRESS:
         return "@" in text and " " not in text.strip("<>[]() ")
-    if slot in _DATE_SLOTS:
-        return any(c.isdigit() for c in text) and len(text.split()) <= _MAX_DATE_WORDS
+    if check is _DATE:
+        return has_digit(text) and len(text.split()) <= _MAX_DATE_WORDS
     if "@" in text:
         return True
-    return (
-        any(c.isalpha() for c in text) and ":" not in text and len(text.split()) <= _MAX_NAME_WORDS
-    )
+    return ":" not in text and len(text.split()) <= _MAX_NAME_WORDS and has_letter(text)
 
 
 def _match(matcher: Matcher, text: str) -> Strength | None:
-    parts = matcher.parts
-    lo = 0
-    first = parts[0]
-    if isinstance(first, str):
-        if not text.startswith(first):
-            return None
-        lo = len(first)
-        parts = parts[1:]
-    captured: list[tuple[Slot, str]] = []
+    """Walk ``text`` against the matcher's plan: the opening was tested by the caller."""
+    lo = len(matcher.opening)
     hi = len(text)
-    pending: Slot | None = None
-    for part in reversed(parts):
-        if isinstance(part, Slot):
-            pending = part
-            continue
-        if pending is None:
-            if not text.endswith(part, lo, hi):
+    dated = False
+    has_address = False
+    for literal, check in matcher.steps:
+        if check is None:
+            if not text.endswith(literal, lo, hi):
                 return None
-            hi -= len(part)
+            hi -= len(literal)
             continue
-        at = text.rfind(part, lo, hi - 1)
+        at = text.rfind(literal, lo, hi - 1)
         if at < 0:
             return None
-        captured.append((pending, text[at + len(part) : hi]))
-        hi, pending = at, None
-    if pending is not None:
-        captured.append((pending, text[lo:hi]))
+        value = text[at + len(literal) : hi]
+        if not _valid(check, value):
+            return None
+        if check is _DATE:
+            dated = dated or _TIME_OR_YEAR.search(value) is not None
+        else:
+            has_address = has_address or contains_address(value, _ADDRESS_TAIL)
+        hi = at
+    check = matcher.leftmost
+    if check is not None:
+        value = text[lo:hi]
+        if not _valid(check, value):
+            return None
+        if check is _DATE:
+            dated = dated or _TIME_OR_YEAR.search(value) is not None
+        else:
+            has_address = has_address or contains_address(value, _ADDRESS_TAIL)
     elif hi != lo:
         return None
-    if not all(_valid(slot, value) for slot, value in captured):
+    if has_address:
+        return Strength.STRONG
+    if matcher.verbless:
         return None
-    has_address = any(
-        slot not in _DATE_SLOTS and _EMAIL.search(value) is not None for slot, value in captured
-    )
-    if matcher.verbless and not has_address:
-        return None
-    dated = any(slot in _DATE_SLOTS and _TIME_OR_YEAR.search(value) for slot, value in captured)
-    return Strength.STRONG if dated or has_address else Strength.WEAK
+    return Strength.STRONG if dated else Strength.WEAK
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,39 +397,85 @@ class TemplateMatch:
     opens_with_text: bool
 
 
-def match_attribution(line: str) -> TemplateMatch | None:
-    """The strongest template match for ``line`` (one or more joined lines), or None."""
-    if not line.rstrip().endswith(_CLOSERS):
-        # Every template ends with a colon: a line without one cannot match.
-        return None
-    text = normalise(line[: _MAX_SLOT * 3]).lstrip("> ")
-    best: TemplateMatch | None = None
-    for closing, openings in _index():
+def _candidates(text: str) -> Iterator[Matcher]:
+    """The matchers whose closing, opening and inner literals ``text`` holds, in table order
+    (a matcher without them cannot match)."""
+    closings = _closings()
+    positions = closings.by_last_word.get(text[text.rfind(" ") + 1 :], closings.unspaced)
+    index = _index()
+    # A template with no word of its own counts only with an address, which needs an "@".
+    may_be_verbless = "@" in text
+    for position in positions:
+        closing, openings = index[position]
         if closing and not text.endswith(closing):
             continue
         for opening, group in openings:
             if opening and not text.startswith(opening):
                 continue
             for matcher in group:
-                if not all(needle in text for needle in matcher.needles):
+                if matcher.verbless and not may_be_verbless:
                     continue
-                strength = _match(matcher, text)
-                if strength is None:
-                    continue
-                found = TemplateMatch(matcher.template, strength, bool(opening))
-                if strength is Strength.STRONG and found.opens_with_text:
-                    return found
-                if (
-                    best is None
-                    or (strength is Strength.STRONG and best.strength is Strength.WEAK)
-                    or (
-                        found.opens_with_text
-                        and not best.opens_with_text
-                        and (strength is best.strength)
-                    )
-                ):
-                    best = found
-    return best
+                for literal in matcher.inner_literals:
+                    if literal not in text:
+                        break
+                else:
+                    yield matcher
+
+
+@lru_cache(maxsize=1)
+def _openings() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m.opening for m in matchers() if m.opening))
+
+
+def may_open_template(line: str) -> bool:
+    """False when no template that opens with its own words ("On", "Am", "Le" ...) can
+    match ``line``: its match would need the line to start with that opening."""
+    if not line.rstrip().endswith(_CLOSERS):
+        return False
+    return normalise(line[: _MAX_SLOT * 3]).lstrip("> ").startswith(_openings())
+
+
+def match_attribution(line: str) -> TemplateMatch | None:
+    """The strongest template match for ``line`` (one or more joined lines), or None.
+
+    The first strong match of a template that opens with its own words wins; failing one,
+    a strong match beats a weak one, and of equal strength the first that opens with its
+    own words, else the first in table order.
+    """
+    if not line.rstrip().endswith(_CLOSERS):
+        # Every template ends with a colon: a line without one cannot match.
+        return None
+    text = normalise(line[: _MAX_SLOT * 3]).lstrip("> ")
+    # Templates that open with their own words are tried as they come: a strong match of one
+    # ends the search, whatever else matches. The others wait until none has.
+    tried: list[tuple[Matcher, Strength | None]] = []
+    for matcher in _candidates(text):
+        if matcher.opening:
+            strength = _match(matcher, text)
+            if strength is Strength.STRONG:
+                return TemplateMatch(matcher.template, strength, True)
+            tried.append((matcher, strength))
+        else:
+            tried.append((matcher, None))
+    best: Matcher | None = None
+    best_strength: Strength | None = None
+    for matcher, known in tried:
+        strength = known if matcher.opening else _match(matcher, text)
+        if strength is None:
+            continue
+        if (
+            best is None
+            or (strength is Strength.STRONG and best_strength is Strength.WEAK)
+            or (matcher.opening and not best.opening and strength is best_strength)
+        ):
+            best, best_strength = matcher, strength
+        if best_strength is Strength.STRONG:
+            # Only a strong match that opens with its own words could displace it, and
+            # there is none.
+            break
+    if best is None or best_strength is None:
+        return None
+    return TemplateMatch(best.template, best_strength, bool(best.opening))
 
 
 def verb_phrases() -> frozenset[str]:

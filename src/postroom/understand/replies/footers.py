@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 FOOTER_LINES: tuple[tuple[str, str, str], ...] = (
@@ -85,9 +86,70 @@ def _footer_re() -> re.Pattern[str]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Hints:
+    """What every footer line must hold: a template that opens with words opens the line with
+    its first word (after at most four spaces); one that opens with a placeholder holds its
+    first word anywhere. Prose holds neither, and is rejected before the templates are tried.
+    """
+
+    openers: tuple[str, ...]
+    inner: tuple[str, ...]
+    pattern: re.Pattern[str]
+    ascii_words: bool
+
+
+@lru_cache(maxsize=1)
+def _hints() -> _Hints:
+    openers: list[str] = []
+    inner: list[str] = []
+    for _, template, _ in FOOTER_LINES:
+        literals = [part.split() for part in _PLACEHOLDER_RE.split(template)]
+        if literals[0]:
+            openers.append(literals[0][0])
+        else:
+            inner.append(next(words for words in literals if words)[0])
+    openers, inner = list(dict.fromkeys(openers)), list(dict.fromkeys(inner))
+    pattern = re.compile(
+        r"^\s{0,4}(?:" + "|".join(map(re.escape, openers)) + ")|" + "|".join(map(re.escape, inner)),
+        re.IGNORECASE,
+    )
+    return _Hints(
+        tuple(word.lower() for word in openers),
+        tuple(word.lower() for word in inner),
+        pattern,
+        all(word.isascii() for word in openers + inner),
+    )
+
+
+def _may_be_footer(line: str) -> bool:
+    hints = _hints()
+    if hints.ascii_words and line.isascii():
+        # For ASCII text and ASCII words, matching without case is comparing lower case,
+        # which str does without the regex engine's per-position attempts.
+        lowered = line.lower()
+        head = lowered.lstrip()
+        if len(lowered) - len(head) <= 4 and head.startswith(hints.openers):
+            return True
+        return any(word in lowered for word in hints.inner)
+    return hints.pattern.search(line) is not None
+
+
 def is_footer_line(line: str) -> bool:
     """True for one of a list system's own footer sentences."""
-    return len(line) <= _MAX_LINE and _footer_re().match(line) is not None
+    return len(line) <= _MAX_LINE and _may_be_footer(line) and _footer_re().match(line) is not None
+
+
+def _is_filler(stripped: str) -> bool:
+    """A bare link, a bare address or a rule: what may stand between footer lines."""
+    # A link opens with "<", "h" or "w", an address holds an "@", a rule opens with "-" or
+    # "_": prose is settled without the patterns.
+    first = stripped[:1]
+    return (
+        (first in ("<", "h", "H", "w", "W") and _URL_RE.match(stripped) is not None)
+        or ("@" in stripped and _ADDRESS_RE.match(stripped) is not None)
+        or (first in ("-", "_") and _RULE_RE.match(stripped) is not None)
+    )
 
 
 def footer_start(lines: Sequence[str], lo: int, end: int) -> int | None:
@@ -102,9 +164,7 @@ def footer_start(lines: Sequence[str], lo: int, end: int) -> int | None:
             continue
         if is_footer_line(stripped):
             start = i - 1
-        elif not (
-            _URL_RE.match(stripped) or _ADDRESS_RE.match(stripped) or _RULE_RE.match(stripped)
-        ):
+        elif not _is_filler(stripped):
             break
         content += 1
         i -= 1

@@ -17,30 +17,56 @@ from __future__ import annotations
 
 import re
 
+from postroom.understand.replies.phrases import phrase_pattern
+
 # Verbs (and verb phrases) that end an attribution line, by language: en, fr, de, es, it, pt,
-# nl, pl, sv/da/no, fi, ru/uk/bg, zh, ja, ko, vi, tr, hu, cs/sk, ro, el, et, lt, lv.
-_WRITER_VERBS = (
-    r"wrote|writes|sent|a\s+écrit|écrit|schrieb|hat\s+geschrieben|escribió|escribio|"
-    r"ha\s+scritto|scrisse|escreveu|escribiu|schreef|het\s+volgende\s+geschreven|geschreven|"
-    r"napisał\s*\(a\)|napisała|napisał|pisze|schreibt|escribe|skrev(?:\s+følgende)?|kirjoitti|"
-    r"написал\s*\(а\)|написала|написал|пише|писал|написа|"
-    r"đã\s+viết|yazdı|írta|napsal|napísal|a\s+scris|έγραψε|kirjutas|rašė|rakstīja"
-)
+# nl, pl, sv/da/no, fi, ru/uk/bg, zh, ja, ko, vi, tr, hu, cs/sk, ro, el, et, lt, lv. A space
+# is any run of white space; "napisał (a)" and "napisał(a)" both occur.
+WRITER_VERBS = (
+    "wrote", "writes", "sent", "a écrit", "écrit", "schrieb", "hat geschrieben",
+    "escribió", "escribio", "ha scritto", "scrisse", "escreveu", "escribiu", "schreef",
+    "het volgende geschreven", "geschreven", "napisał (a)", "napisał(a)", "napisała",
+    "napisał", "pisze", "schreibt", "escribe", "skrev", "skrev følgende", "kirjoitti",
+    "написал (а)", "написал(а)", "написала", "написал", "пише", "писал", "написа",
+    "đã viết", "yazdı", "írta", "napsal", "napísal", "a scris", "έγραψε", "kirjutas",
+    "rašė", "rakstīja",
+)  # fmt: skip
+_WRITER_VERBS = phrase_pattern(WRITER_VERBS)
 
 # An attribution window ends with a writer verb, then maybe a colon and/or trailing dashes.
 # Verbs in scripts written without spaces, which need no word boundary before them.
-_CJK_VERBS = r"写道|寫道|書きました|のメッセージ|작성|님이\s*작성"
+CJK_VERBS = ("写道", "寫道", "書きました", "のメッセージ", "작성", "님이 작성", "님이작성")
+_CJK_VERBS = phrase_pattern(CJK_VERBS)
 VERB_END_RE = re.compile(
-    r"(?:(?:^|[\s\"'>)\]])(?:"
+    r"(?:(?:^|[\s\"'>)\]])"
     + _WRITER_VERBS
-    + r")|"
+    + r"|"
     + _CJK_VERBS
     + r")\s{0,3}(?:[:：]|-{2,}|\.{3})?\s{0,3}-{0,8}\s{0,3}$",
     re.IGNORECASE,
 )
+# The verbs read backwards, for ends_with_verb.
+_REVERSED_ANY_VERB_RE = re.compile(
+    phrase_pattern(verb[::-1] for verb in WRITER_VERBS + CJK_VERBS), re.IGNORECASE
+)
+_VERB_END_TRAIL = frozenset(":：.-")
+
+
+def ends_with_verb(text: str) -> bool:
+    """VERB_END_RE.search(text), rejecting first a text that, its closing colon, dashes, dots
+    and white space cut off, does not end with a verb read backwards (no verb ends with one
+    of those, so a match needs it): one anchored test instead of one at every position."""
+    end = len(text)
+    while end and (text[end - 1] in _VERB_END_TRAIL or text[end - 1].isspace()):
+        end -= 1
+    if _REVERSED_ANY_VERB_RE.match(text[:end][::-1]) is None:
+        return False
+    return VERB_END_RE.search(text) is not None
+
+
 # ... or anywhere (German "X schrieb am <date> um <time> Uhr:", Dutch "Op <date> schreef X:").
 VERB_ANY_RE = re.compile(
-    r"(?:(?:^|[\s\"'>)\]])(?:" + _WRITER_VERBS + r")|" + _CJK_VERBS + r")(?=$|[\s:：(])",
+    r"(?:(?:^|[\s\"'>)\]])" + _WRITER_VERBS + r"|" + _CJK_VERBS + r")(?=$|[\s:：(])",
     re.IGNORECASE,
 )
 
@@ -52,8 +78,33 @@ ADDR_COLON_END_RE = re.compile(
 # Gmail's ISO-date attribution, sometimes without a trailing colon at all.
 GMAIL_ISO_RE = re.compile(r"^\s{0,8}\d{4}-\d{2}-\d{2}\s\d{1,2}:\d{2}\s?GMT[+-]\d{1,2}:\d{2}\b")
 
-DATE_RE = re.compile(r"(?<!\d)\d{1,2}[:.h]\d{2}(?!\d)|(?<!\d)(?:19|20)\d{2}(?!\d)")
-EMAIL_RE = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}@[^\s<>()\[\]\"',;:]{1,100}\.[A-Za-z]{2,24}")
+# A time (9:00, 9.00, 9h00) or a year (19xx, 20xx), neither inside a longer number. Written
+# to open with its digit, so that re skips to the digits of a line instead of trying every
+# position: "(?<!\d\d)" after the first digit says no digit stands before it.
+DATE_RE = re.compile(r"\d(?<!\d\d)(?:\d?[:.h]\d{2}|(?<=1)9\d{2}|(?<=2)0\d{2})(?!\d)")
+
+# An address: up to 100 address characters, "@", up to 100 more, a dot and a top-level
+# domain of 2 to 24 letters. has_address() tests it from each "@" (one character before it
+# suffices), instead of from every position of the text.
+_ADDRESS_STOPS = frozenset("<>()[]\"',;:")
+_ADDRESS_TAIL_RE = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}\.[A-Za-z]{2,24}")
+
+
+def contains_address(text: str, tail: re.Pattern[str]) -> bool:
+    """Does ``text`` hold an address character, "@", and a domain that ``tail`` matches?"""
+    at = text.find("@", 1)
+    while at > 0:
+        before = text[at - 1]
+        if before not in _ADDRESS_STOPS and not before.isspace() and tail.match(text, at + 1):
+            return True
+        at = text.find("@", at + 1)
+    return False
+
+
+def has_address(text: str) -> bool:
+    """True when ``text`` holds an address with an ASCII top-level domain."""
+    return contains_address(text, _ADDRESS_TAIL_RE)
+
 
 # Words an attribution line starts with ("On", "Le", "Am", "El", "Op", "Em", "Il", ...).
 OPENER_RE = re.compile(
@@ -68,8 +119,23 @@ MIDLINE_ON_RE = re.compile(r"^(?P<pre>.{0,300}?\S)[\s\-]{1,12}(?P<on>On\s.{4,})$
 
 # Dash-wrapped attributions: "---- John Smith wrote ----", "---- On <date> <addr> wrote ----".
 DASHED_VERB_RE = re.compile(
-    r"^\s{0,8}-{2,}.{1,300}?\b(?:" + _WRITER_VERBS + r")\s{0,3}-{2,}\s{0,3}$", re.IGNORECASE
+    r"^\s{0,8}-{2,}.{1,300}?\b" + _WRITER_VERBS + r"\s{0,3}-{2,}\s{0,3}$", re.IGNORECASE
 )
+# The verb such a line ends with, read backwards: the line with its trailing dashes and
+# white space cut off and reversed must open with a reversed verb. One anchored test, where
+# DASHED_VERB_RE tries every split of a long dash rule against every later position.
+_REVERSED_VERB_RE = re.compile(phrase_pattern(verb[::-1] for verb in WRITER_VERBS), re.IGNORECASE)
+
+
+def is_dashed_attribution(stripped: str) -> bool:
+    """DASHED_VERB_RE on a line without surrounding white space, rejecting first a line that
+    does not end with a writer verb before its closing dashes (a verb ends with no dash)."""
+    if not stripped.endswith("--"):
+        return False
+    if _REVERSED_VERB_RE.match(stripped.rstrip("-").rstrip()[::-1]) is None:
+        return False
+    return DASHED_VERB_RE.match(stripped) is not None
+
 
 _ORIGINAL = (
     r"original\s+message|reply\s+message|ursprüngliche\s+nachricht|antwort\s+nachricht|"
@@ -87,7 +153,10 @@ _ORIGINAL = (
 )
 # "-----Original Message-----", "*-------- Original Message --------*", "----- Forwarded ...".
 SEPARATOR_RE = re.compile(
-    r"^[\s>*_]{0,8}-{2,}\s{0,4}(?:" + _ORIGINAL + r")\s{0,4}-{2,}[\s*_]{0,8}$", re.IGNORECASE
+    # No separator word opens with a dash, so the leading rule is taken whole (possessive):
+    # the same lines match, without retrying each shorter rule against the words.
+    r"^[\s>*_]{0,8}-{2,}+\s{0,4}(?:" + _ORIGINAL + r")\s{0,4}-{2,}[\s*_]{0,8}$",
+    re.IGNORECASE,
 )
 # Apple Mail and others: "Begin forwarded message:", localised.
 FORWARD_LINE_RE = re.compile(
@@ -101,25 +170,30 @@ FORWARD_LINE_RE = re.compile(
 )
 
 # Header fields copied into a quoted block, by language. The value after the colon is free.
-_FROM_FIELDS = (
-    r"from|von|de|da|van|från|fra|od|lähettäjä|от|от\s+кого|发件人|寄件者|差出人|보낸\s*사람|"
-    r"feladó|odesílatel|kimden|từ|expéditeur|remitente"
-)
-_OTHER_FIELDS = (
-    r"sent|date|to|cc|bcc|subject|reply-to|gesendet|an|betreff|datum|kopie|"
-    r"envoyé(?:\s+le)?|à|objet|copie|inviato|a|oggetto|data|enviado|enviada|para|asunto|"
-    r"assunto|fecha|verzonden|aan|onderwerp|skickat|till|ämne|kopia|sendt|til|emne|dato|"
-    r"wysłano|do|temat|lähetetty|vastaanottaja|aihe|päivämäärä|kopio|"
-    r"отправлено|кому|тема|дата|копия|发送时间|收件人|主题|日期|抄送|送信日時|宛先|件名|"
-    r"보낸\s*날짜|받는\s*사람|제목|날짜|elküldve|címzett|tárgy|odesláno|komu|předmět|"
-    r"gönderildi|kime|konu|gửi|đến|chủ\s+đề|on\s+behalf\s+of"
-)
+FROM_FIELD_NAMES = (
+    "from", "von", "de", "da", "van", "från", "fra", "od", "lähettäjä", "от", "от кого",
+    "发件人", "寄件者", "差出人", "보낸 사람", "보낸사람", "feladó", "odesílatel", "kimden", "từ",
+    "expéditeur", "remitente",
+)  # fmt: skip
+OTHER_FIELD_NAMES = (
+    "sent", "date", "to", "cc", "bcc", "subject", "reply-to", "gesendet", "an", "betreff",
+    "datum", "kopie", "envoyé", "envoyé le", "à", "objet", "copie", "inviato", "a",
+    "oggetto", "data", "enviado", "enviada", "para", "asunto", "assunto", "fecha",
+    "verzonden", "aan", "onderwerp", "skickat", "till", "ämne", "kopia", "sendt", "til",
+    "emne", "dato", "wysłano", "do", "temat", "lähetetty", "vastaanottaja", "aihe",
+    "päivämäärä", "kopio", "отправлено", "кому", "тема", "дата", "копия", "发送时间", "收件人",
+    "主题", "日期", "抄送", "送信日時", "宛先", "件名", "보낸 날짜", "보낸날짜", "받는 사람",
+    "받는사람", "제목", "날짜", "elküldve", "címzett", "tárgy", "odesláno", "komu", "předmět",
+    "gönderildi", "kime", "konu", "gửi", "đến", "chủ đề", "on behalf of",
+)  # fmt: skip
 FIELD_RE = re.compile(
-    r"^[\s>]{0,8}[*_]{0,2}\s{0,2}(?P<name>" + _FROM_FIELDS + "|" + _OTHER_FIELDS + r")"
+    r"^[\s>]{0,8}[*_]{0,2}\s{0,2}(?P<name>"
+    + phrase_pattern(FROM_FIELD_NAMES + OTHER_FIELD_NAMES)
+    + r")"
     r"\s{0,2}[*_]{0,2}\s{0,2}[:：]",
     re.IGNORECASE,
 )
-FROM_FIELD_RE = re.compile(r"^(?:" + _FROM_FIELDS + r")$", re.IGNORECASE)
+FROM_FIELD_RE = re.compile(r"^" + phrase_pattern(FROM_FIELD_NAMES) + r"$", re.IGNORECASE)
 
 # A From field followed on the same line by another field: a header block whose line breaks
 # were lost (HTML rendered from inline elements).

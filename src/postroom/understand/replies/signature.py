@@ -19,26 +19,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from postroom.understand.replies.phrases import phrase_pattern
 from postroom.understand.replies.signature_table import CLOSINGS, TAGLINES
 
-
-def _alternation(words: list[str]) -> str:
-    # Longest first, so "thank you very much" wins over "thank you".
-    return "|".join(
-        r"\s+".join(re.escape(part) for part in word.split())
-        for word in sorted(set(words), key=len, reverse=True)
-    )
-
-
 _TAGLINE_RE = re.compile(
-    r"^[\s(<\[]{0,4}(?:" + _alternation([opening for _, opening, _ in TAGLINES]) + r")",
+    r"^[\s(<\[]{0,4}" + phrase_pattern(opening for _, opening, _ in TAGLINES),
     re.IGNORECASE,
 )
 # Closings, by language; the line may end with , ! . or nothing.
 _CLOSING_RE = re.compile(
-    r"^\s{0,4}(?:"
-    + _alternation([w for _, words, _ in CLOSINGS for w in words.split("|")])
-    + r")\s{0,3}[,!.:;\u060c\u3001\uff0c]{0,3}\s{0,3}$",
+    r"^\s{0,4}"
+    + phrase_pattern(w for _, words, _ in CLOSINGS for w in words.split("|"))
+    + r"\s{0,3}[,!.:;\u060c\u3001\uff0c]{0,3}\s{0,3}$",
     re.IGNORECASE,
 )
 # A tagline names a device or an app after its opening words, and may add one short sentence
@@ -68,7 +60,8 @@ _MAX_CARD_LINE = 100
 
 def is_delimiter(line: str) -> bool:
     """True for "-- " and "--", the RFC 3676 section 4.3 signature separator."""
-    return line.rstrip() == "--" or line.rstrip() == "—"
+    trimmed = line.rstrip()
+    return trimmed == "--" or trimmed == "—"
 
 
 def is_mobile_signature(line: str) -> bool:
@@ -76,8 +69,8 @@ def is_mobile_signature(line: str) -> bool:
     stripped = line.strip()
     return (
         len(stripped) <= _MAX_TAGLINE_CHARS
-        and len(stripped.split()) <= _MAX_TAGLINE_WORDS
         and _TAGLINE_RE.match(stripped) is not None
+        and len(stripped.split()) <= _MAX_TAGLINE_WORDS
     )
 
 
@@ -108,7 +101,7 @@ def _is_card_line(line: str) -> bool:
 
 def _is_rule(line: str) -> bool:
     stripped = line.strip()
-    return len(stripped) >= 3 and set(stripped) <= _RULE_CHARS
+    return stripped[:1] in _RULE_CHARS and len(stripped) >= 3 and set(stripped) <= _RULE_CHARS
 
 
 def _is_card(lines: Sequence[str], start: int, end: int) -> bool:
@@ -183,11 +176,15 @@ def find_signature(
 def _find_closing(lines: Sequence[str], content: Sequence[int], first: int, end: int) -> int | None:
     # The closing sits among the last four content lines with one to three name lines under
     # it, or a little higher with a contact card under it.
-    for i in content[-4:-1]:
-        if i != first and _CLOSING_RE.match(lines[i]) and _is_name_block(lines, i + 1, end):
+    closings = [
+        i for i in content[-MAX_CARD_LINES - 1 : -1] if i != first and _CLOSING_RE.match(lines[i])
+    ]
+    near = content[-4:-1]
+    for i in closings:
+        if i in near and _is_name_block(lines, i + 1, end):
             return i
-    for i in content[-MAX_CARD_LINES - 1 : -1]:
-        if i != first and _CLOSING_RE.match(lines[i]) and _is_card_block(lines, i + 1, end, ()):
+    for i in closings:
+        if _is_card_block(lines, i + 1, end, ()):
             return i
     return None
 

@@ -33,7 +33,13 @@ from dataclasses import dataclass
 
 from postroom.compose.markers import has_reply_above_marker, is_reply_above_marker
 from postroom.understand.replies import headers_i18n as h
-from postroom.understand.replies.attribution import Strength, TemplateMatch, match_attribution
+from postroom.understand.replies.attribution import (
+    Strength,
+    TemplateMatch,
+    match_attribution,
+    may_open_template,
+)
+from postroom.understand.replies.charclass import has_digit
 from postroom.understand.replies.footers import footer_start
 from postroom.understand.replies.signature import find_signature
 from postroom.understand.replies.types import ExtractedReply
@@ -82,11 +88,21 @@ def normalise(body: str) -> str:
 
 def is_quoted(line: str) -> bool:
     """True for a ``>``-quoted line; ">>2" (a reference to digest item 2) is not a quote."""
-    stripped = line.lstrip(" \t")
-    return stripped.startswith(">") and not (stripped[1:2] == ">" and stripped[2:3].isdigit())
+    first = line[:1]
+    if first != ">":
+        if first != " " and first != "\t":
+            # Most lines are settled by their first character, without a stripped copy.
+            return False
+        line = line.lstrip(" \t")
+        if line[:1] != ">":
+            return False
+    return not (line[1:2] == ">" and line[2:3].isdigit())
 
 
 def _is_junk(stripped: str) -> bool:
+    if stripped and stripped[0] not in _JUNK_CHARS:
+        # The first character settles most lines before a set is built of all of them.
+        return False
     return len(stripped) <= 200 and set(stripped) <= _JUNK_CHARS
 
 
@@ -116,15 +132,15 @@ def _may_end_attribution(stripped: str) -> bool:
 def _qualifies(text: str, single: bool) -> bool:
     """Does this joined window read as an attribution line?"""
     has_date = h.DATE_RE.search(text) is not None
-    has_addr = "@" in text and h.EMAIL_RE.search(text) is not None
-    if h.VERB_END_RE.search(text[-80:]):
+    has_addr = "@" in text and h.has_address(text)
+    if h.ends_with_verb(text[-80:]):
         if has_date:
             return True
         # Undated attributions ("X via Forum <x@example.com> schrieb:") only on one line.
         return single and (has_addr or text.lower().startswith(("on ", "you ")))
     if not text.endswith((":", "：")) or not has_date:
         return False
-    if h.VERB_ANY_RE.search(text) and (has_addr or h.OPENER_RE.match(text)):
+    if (has_addr or h.OPENER_RE.match(text)) and h.VERB_ANY_RE.search(text):
         return True
     return h.ADDR_COLON_END_RE.search(text[-420:]) is not None
 
@@ -138,7 +154,7 @@ def _followed_by_quote(lines: Sequence[str], end: int) -> bool:
 
 
 def _template_qualifies(text: str, quote_follows: bool) -> TemplateMatch | None:
-    if not quote_follows and "@" not in text and not any(c.isdigit() for c in text):
+    if not quote_follows and "@" not in text and not has_digit(text):
         # Only a weak match could come of it (no date, no address), and none is wanted here.
         return None
     found = match_attribution(text)
@@ -177,13 +193,20 @@ def _attribution_start(lines: Sequence[str], lo: int, end: int) -> int | None:
         text = " ".join(part.strip() for part in lines[s : end + 1] if part.strip())
         if found is not None:
             # Only a window that opens like an attribution may extend a match upwards.
-            template = _template_qualifies(text, quote_follows)
-            if (template is not None and template.opens_with_text) or (
-                _opens_like_attribution(line) and _qualifies(text, single=False)
-            ):
+            if may_open_template(text):
+                template = _template_qualifies(text, quote_follows)
+                if template is not None and template.opens_with_text:
+                    return s
+            if _opens_like_attribution(line) and _qualifies(text, single=False):
                 return s
             continue
-        template = _template_qualifies(text, quote_follows)
+        # A wrapped window counts only when it opens like an attribution or with a template's
+        # own words; a window that does neither is not tried against the templates.
+        template = (
+            _template_qualifies(text, quote_follows)
+            if s == end or _opens_like_attribution(line) or may_open_template(text)
+            else None
+        )
         if template is not None and (
             s == end or template.opens_with_text or _opens_like_attribution(line)
         ):
@@ -200,7 +223,11 @@ def _legacy_start(lines: Sequence[str], lo: int, s: int, end: int, text: str) ->
     """The shape rule (a writer verb and a date) for lines no template describes."""
     line = lines[s]
     above_blank = s == lo or not lines[s - 1].strip() or is_quoted(lines[s - 1])
-    if not (above_blank or _opens_like_attribution(line) or h.MIDLINE_ON_RE.match(line)):
+    if not (
+        above_blank
+        or _opens_like_attribution(line)
+        or ("On" in line and h.MIDLINE_ON_RE.match(line))
+    ):
         return False
     if s < end and not _opens_like_attribution(line) and "@" not in text:
         # A wrapped attribution that does not open like one must at least name an address.
@@ -221,7 +248,12 @@ def _field_block_end(lines: Sequence[str], i: int, hi: int) -> tuple[int | None,
     for j in range(i, min(hi, i + 14)):
         line = lines[j]
         stripped = line.strip()
-        match = h.FIELD_RE.match(line) if stripped and len(line) < MAX_HEADER_LINE else None
+        match = (
+            h.FIELD_RE.match(line)
+            # A field has its colon; most lines under a header line (quoted text) do not.
+            if stripped and len(line) < MAX_HEADER_LINE and (":" in line or "：" in line)
+            else None
+        )
         if match is not None:
             name = " ".join(match.group("name").lower().split())
             names.add(name)
@@ -254,19 +286,28 @@ def find_header(lines: list[str], lo: int, hi: int) -> tuple[Header | None, int]
         stripped = line.strip()
         if not stripped or len(line) > MAX_HEADER_LINE:
             continue
+        last = stripped[-1]
+        colon = last == ":" or last == "："
         if not is_quoted(line):
-            dashed = "-" in stripped[:12]
+            # A separator ends in a dash, "*" or "_", a dash-wrapped attribution in "--"
+            # (``stripped`` has no trailing white space for their patterns to allow).
             if (
-                (dashed and (h.SEPARATOR_RE.match(stripped) or h.DASHED_VERB_RE.match(stripped)))
-                or (stripped[-1] in ":：" and h.FORWARD_LINE_RE.match(stripped))
+                (
+                    last in "-*_"
+                    and "-" in stripped[:12]
+                    and (h.SEPARATOR_RE.match(stripped) or h.is_dashed_attribution(stripped))
+                )
+                or (colon and h.FORWARD_LINE_RE.match(stripped))
                 or (stripped[0].isdigit() and h.GMAIL_ISO_RE.match(line))
             ):
                 return Header(i, i), 0
-            if i >= fields_checked_to and (":" in stripped[:40] or "：" in stripped[:40]):
-                end, fields_checked_to = _field_block_end(lines, i, hi)
-                if end is not None:
-                    return Header(i, end), 0
-        if budget > 0 and _may_end_attribution(stripped):
+            if i >= fields_checked_to:
+                head = stripped[:40]
+                if ":" in head or "：" in head:
+                    end, fields_checked_to = _field_block_end(lines, i, hi)
+                    if end is not None:
+                        return Header(i, end), 0
+        if budget > 0 and (colon or _may_end_attribution(stripped)):
             # Bounded work: a body with thousands of candidate lines is not a normal reply.
             budget -= 1
             start = _attribution_start(lines, lo, i)
@@ -279,7 +320,7 @@ def _split_shared_line(lines: list[str], start: int, end: int) -> tuple[Header, 
     first = lines[start]
     if h.OPENER_RE.match(first) or h.DATE_START_RE.match(first):
         return Header(start, end), 0
-    match = h.MIDLINE_ON_RE.match(first)
+    match = h.MIDLINE_ON_RE.match(first) if "On" in first else None
     if match is None:
         return Header(start, end), 0
     rest = " ".join([match.group("on"), *(part.strip() for part in lines[start + 1 : end + 1])])
