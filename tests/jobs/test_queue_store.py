@@ -21,7 +21,9 @@ LEASE = timedelta(seconds=60)
 
 def _account(database: Database, name: str = "main", **limits: Any) -> int:
     with database.transaction() as tx:
-        spec = AccountSpec(name, "sender@example.test", "127.0.0.1", limits=Limits(**limits))
+        spec = AccountSpec(
+            name, "sender@example.test", "127.0.0.1", limits=Limits(**{"connections": 1, **limits})
+        )
         return insert_account(tx, spec, secret=None, now=NOW).id
 
 
@@ -46,7 +48,7 @@ def _claim(
             now=now,
             lease=LEASE,
             limit=limit,
-            limits=limits or Limits(),
+            limits=limits or Limits(connections=1),
         )
 
 
@@ -90,7 +92,7 @@ def test_released_copies_are_due_at_once_with_their_attempt_back(database: Datab
     with database.transaction() as tx:
         assert q.release_copies(tx, ids[2:], worker="w1", now=NOW) == 3
     assert _status(database, ids) == ["sending", "sending", "queued", "queued", "queued"]
-    again = _claim(database, account, worker="w2", limits=Limits(per_day=5))
+    again = _claim(database, account, worker="w2", limits=Limits(per_day=5, connections=1))
     # The released copies gave back their place in the daily limit as well.
     assert [c.id for c in again] == ids[2:]
     assert all(c.attempts == 1 for c in again)
@@ -123,10 +125,10 @@ def test_recorded_results_end_the_claim(database: Database) -> None:
 @pytest.mark.parametrize(
     ("limits", "expected"),
     [
-        (Limits(per_minute=3), 3),
-        (Limits(per_day=4), 4),
-        (Limits(recipients_per_day=2, per_day=9), 2),
-        (Limits(), 7),
+        (Limits(per_minute=3, connections=1), 3),
+        (Limits(per_day=4, connections=1), 4),
+        (Limits(recipients_per_day=2, per_day=9, connections=1), 2),
+        (Limits(connections=1), 7),
     ],
 )
 def test_limits_bound_what_one_claim_takes(
@@ -135,13 +137,15 @@ def test_limits_bound_what_one_claim_takes(
     account = _account(database)
     _copies(database, account, 7)
     assert len(_claim(database, account, limits=limits)) == expected
-    assert _claim(database, account, worker="w2", limits=limits) == [] or limits == Limits()
+    assert _claim(database, account, worker="w2", limits=limits) == [] or (
+        limits == Limits(connections=1)
+    )
 
 
 def test_the_minute_limit_rolls_and_the_day_limit_holds(database: Database) -> None:
     account = _account(database)
     _copies(database, account, 10)
-    limits = Limits(per_minute=3, per_day=5)
+    limits = Limits(per_minute=3, per_day=5, connections=1)
     assert len(_claim(database, account, limits=limits)) == 3
     assert _claim(database, account, limits=limits, now=NOW + timedelta(seconds=30)) == []
     assert len(_claim(database, account, limits=limits, now=NOW + timedelta(seconds=61))) == 2
@@ -163,7 +167,7 @@ def test_a_paused_account_is_not_claimed_nor_due(database: Database) -> None:
             tx, account, now=NOW, paused_until=NOW + timedelta(hours=1), pause_reason="daily limit"
         )
         assert q.due_accounts(tx, NOW) == []
-        assert q.due_accounts(tx, NOW + timedelta(hours=2)) == [(account, 2)]
+        assert q.due_accounts(tx, NOW + timedelta(hours=2)) == [(account, 1)]
     assert _claim(database, account) == []
     assert len(_claim(database, account, now=NOW + timedelta(hours=2))) == 2
 
@@ -171,7 +175,7 @@ def test_a_paused_account_is_not_claimed_nor_due(database: Database) -> None:
 def test_concurrent_claimers_never_share_a_copy_nor_pass_the_limit(database: Database) -> None:
     account = _account(database)
     ids = _copies(database, account, 200)
-    limits = Limits(per_day=150)
+    limits = Limits(per_day=150, connections=1)
     got: list[list[int]] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -252,3 +256,11 @@ def test_connection_slots_hold_across_holders(database: Database) -> None:
         )
         assert a is not None
         assert not q.renew_slot(tx, account_id=account, slot=a, holder="a", until=later)
+
+
+def test_with_few_copies_each_connection_claims_its_share(database: Database) -> None:
+    account = _account(database, connections=4)
+    _copies(database, account, 10)
+    limits = Limits(connections=4)
+    sizes = [len(_claim(database, account, worker=f"w{n}", limits=limits)) for n in range(5)]
+    assert sizes == [3, 2, 2, 1, 1]  # a fair share of what is due, not one claim taking all

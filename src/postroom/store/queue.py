@@ -148,6 +148,21 @@ def claim_copies(
     if budget <= 0:
         return []
     c = DELIVERIES.c
+    if limits.connections > 1:
+        # A fair share: with fewer due copies than a batch per connection, one claim must not
+        # take them all while the account's other connections idle (a slow server makes that
+        # the difference between one connection's speed and all of them). Counted within a
+        # bound, so the count costs no more than the claim.
+        waiting = (
+            select(c.id)
+            .where(c.account_id == account_id)
+            .where(c.status.in_(PENDING))
+            .where(c.next_attempt_at <= now)
+            .limit(limit * limits.connections)
+            .subquery()
+        )
+        due_now = int(_conn(tx).execute(select(func.count()).select_from(waiting)).scalar_one())
+        budget = min(budget, max(1, -(-due_now // limits.connections)))
     due = (
         select(c.id)
         .where(c.account_id == account_id)
