@@ -27,8 +27,8 @@ from sqlalchemy import Table, bindparam, select, update
 from postroom.addresses import new_session_key
 from postroom.addresses.base32 import encode as base32
 from postroom.compose import ComposeOptions, Mailbox, build_template
-from postroom.compose.email import Email, Recipient
-from postroom.errors import AccountError, ComposeError, QueueError
+from postroom.compose.email import Email, Recipient, ReplyAddress, ReplyTo
+from postroom.errors import AccountError, AddressError, ComposeError, QueueError
 from postroom.store import Database, repos
 from postroom.store.accounts import get_account
 from postroom.store.models import (
@@ -153,7 +153,18 @@ def queue_email(room: Postroom, email: Email) -> SendResult:
             f"`postroom accounts add {email.account} --from ADDRESS --smtp HOST:PORT ...`"
         )
     spec = None
-    if email.reply is not None:
+    fixed_reply: str | None = None
+    if isinstance(email.reply, ReplyAddress):
+        fixed_reply = email.reply.address.strip()
+        try:
+            room.codec.decode(fixed_reply)
+        except AddressError as exc:
+            raise ComposeError(
+                "reply.address",
+                f"{fixed_reply!r} is not a reply address of this postroom ({exc})",
+                "give the address room.create_digest or room.create_session returned",
+            ) from None
+    elif email.reply is not None:
         try:
             spec = room.handlers.by_name(email.reply.handler)
         except KeyError as exc:
@@ -239,7 +250,16 @@ def queue_email(room: Postroom, email: Email) -> SendResult:
                 ],
             )
         copies = _insert_copies(
-            room, conn, email, account.id, account.from_domain, email_id, chosen, spec, now
+            room,
+            conn,
+            email,
+            account.id,
+            account.from_domain,
+            email_id,
+            chosen,
+            spec,
+            now,
+            fixed_reply,
         )
         repos.remember_message_id(
             conn, message_id=email_message_id, now=now, email_id=email_id, role="clean"
@@ -323,10 +343,11 @@ def _insert_copies(
     chosen: Sequence[tuple[str, Recipient]],
     spec: Any,
     now: datetime,
+    fixed_reply: str | None = None,
 ) -> list[QueuedCopy]:
     if not chosen:
         return []
-    reply_addresses: list[str | None] = [None] * len(chosen)
+    reply_addresses: list[str | None] = [fixed_reply] * len(chosen)
     keys: list[bytes] = []
     if spec is not None:
         for n, (_, recipient) in enumerate(chosen):
@@ -359,10 +380,11 @@ def _insert_copies(
             DELIVERIES.insert().returning(DELIVERIES.c.id, sort_by_parameter_order=True), rows
         ).scalars()
     ]
-    if spec is not None:
-        ttl = email.reply.ttl if email.reply and email.reply.ttl else spec.ttl
+    if spec is not None and isinstance(email.reply, ReplyTo):
+        reply = email.reply
+        ttl = reply.ttl or spec.ttl
         expires = now + (ttl or room.settings.session_ttl)
-        uses = email.reply.uses if email.reply and email.reply.uses is not None else spec.uses
+        uses = reply.uses if reply.uses is not None else spec.uses
         session_ids = [
             int(i)
             for i in conn.execute(
@@ -372,7 +394,7 @@ def _insert_copies(
                         "key": keys[n],
                         "module": spec.module,
                         "user_id": recipient.user,
-                        "data": email.reply.data if email.reply else None,
+                        "data": reply.data,
                         "created_at": now,
                         "expires_at": expires,
                         "uses_left": uses,

@@ -162,3 +162,40 @@ def test_the_server_size_limit_is_checked_before_queueing(sender: Postroom) -> N
             )
         )
     assert _count(sender, EmailRow) == 0
+
+
+def test_a_digest_goes_out_with_its_own_reply_address(sender: Postroom) -> None:
+    from postroom.app import DigestEntry
+    from postroom.compose import ReplyAddress
+
+    digest = sender.create_digest(
+        "forum",
+        5,
+        [
+            DigestEntry("Picnic", "Who comes?", {"topic": 1}),
+            DigestEntry("Talks", "At 7 pm.", {"topic": 2}),
+        ],
+        subject="Digest",
+        address="eve@example.test",
+    )
+    result = sender.send(
+        Email(
+            account="main",
+            to=[Recipient("eve@example.test", user=5)],
+            subject="Digest",
+            text=digest.parts.text,
+            html=digest.parts.html,
+            reply=ReplyAddress(digest.address),
+        )
+    )
+    [copy] = result.deliveries
+    assert copy.reply_address == digest.address
+    with pytest.raises(ComposeError, match=re.escape("reply.address")):
+        sender.send(
+            Email(
+                account="main",
+                to=["eve@example.test"],
+                text="t",
+                reply=ReplyAddress("someone@else.example"),
+            )
+        )

@@ -12,6 +12,7 @@ from postroom.compose.email import (
     Email,
     Inline,
     Recipient,
+    ReplyAddress,
     ReplyTo,
     Track,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Inline",
     "Mailbox",
     "Recipient",
+    "ReplyAddress",
     "ReplyTo",
     "Role",
     "Template",

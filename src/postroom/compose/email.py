@@ -71,6 +71,15 @@ class ReplyTo:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyAddress:
+    """Replies go to a reply address the application issued already (a digest's, from
+    ``room.create_digest``): every copy gets it as its Reply-To. Meant for mail to the one
+    user the address was issued for; for several recipients use :class:`ReplyTo`."""
+
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class Track:
     """What to track in this email's copies. ``Track(opens=False)`` keeps links tracked but
     adds no pixel; ``track=False`` on the email turns both off."""
@@ -100,7 +109,8 @@ class Email:
 
     ``reply``: None sends replies to the sender's own mailbox (no Reply-To is added; replies
     are tied back to the copy by In-Reply-To and References); a :class:`ReplyTo` gives every
-    copy its own signed reply address. ``track``: True, False or a :class:`Track`.
+    copy its own signed reply address; a :class:`ReplyAddress` puts an address issued already
+    (a digest's) on every copy. ``track``: True, False or a :class:`Track`.
     ``bulk`` marks list or marketing mail: List-Unsubscribe (mailto: and https, RFC 2369)
     and List-Unsubscribe-Post (RFC 8058) are added. ``notification`` marks mail a program
     sent on its own: ``Auto-Submitted: auto-generated`` (RFC 3834 section 5).
@@ -118,7 +128,7 @@ class Email:
     headers: Mapping[str, str] = field(default_factory=dict)
     in_reply_to: str | None = None
     references: Sequence[str] = ()
-    reply: ReplyTo | None = None
+    reply: ReplyTo | ReplyAddress | None = None
     track: Track | bool = True
     bulk: bool = False
     notification: bool = False
