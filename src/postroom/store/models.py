@@ -343,3 +343,38 @@ class ConnectionLeaseRow(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     holder: Mapped[str | None] = mapped_column(String(80), nullable=True)
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- access: API tokens and operator users ------------------------------------------------------
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the HTTP API (``postroom tokens create``). Only ``key_id`` (the
+    public part of the token, for look-up and listing) and the SHA-256 of its random secret
+    are kept: the token itself is shown once and never stored (see :mod:`postroom.access`)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(20), unique=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    scopes: Mapped[str] = mapped_column(String(100))  # space-separated, RFC 6749 section 3.3
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OperatorUserRow(Base):
+    """A person who may log in to the dashboard (``postroom users add``). ``password_hash``
+    is an Argon2id hash in its PHC string form (RFC 9106), never the password."""
+
+    __tablename__ = "operator_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
