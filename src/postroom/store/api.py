@@ -157,7 +157,7 @@ def _account_names(tx: Tx, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     c = ACCOUNTS.c
-    return dict(_conn(tx).execute(select(c.id, c.name).where(c.id.in_(ids))).tuples().all())
+    return dict(_conn(tx).execute(select(c.id, c.name).where(c.id.in_(ids))).all())
 
 
 def _status_counts(tx: Tx, email_ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -169,7 +169,7 @@ def _status_counts(tx: Tx, email_ids: Sequence[int]) -> dict[int, dict[str, int]
             .where(d.email_id.in_(email_ids))
             .group_by(d.email_id, d.status)
         )
-        for email_id, status, count in _conn(tx).execute(query).tuples():
+        for email_id, status, count in _conn(tx).execute(query):
             counts[email_id][status] = count
     return counts
 
@@ -235,9 +235,9 @@ def email_detail(tx: Tx, email_id: int, *, start: Key | None, limit: int) -> Ema
     [summary] = _summaries(tx, [row])
     ev = EVENTS.c
     events: dict[str, int] = dict(
-        conn.execute(select(ev.type, func.count()).where(ev.email_id == email_id).group_by(ev.type))
-        .tuples()
-        .all()
+        conn.execute(
+            select(ev.type, func.count()).where(ev.email_id == email_id).group_by(ev.type)
+        ).all()
     )
     d = DELIVERIES.c
     query = select(DELIVERIES).where(d.email_id == email_id).order_by(d.id).limit(limit + 1)

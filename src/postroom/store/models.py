@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -106,6 +107,7 @@ class InboundMessageRow(Base):
     """One received message for one of our addresses, raw bytes kept for replay."""
 
     __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_messages_outcome", "outcome"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -136,6 +138,17 @@ class EventRow(Base):
         Index("ix_events_type_time", "type", "occurred_at"),
         Index("ix_events_email", "email_id", "id"),
         Index("ix_events_delivery", "delivery_id", "id"),
+        # The API's keyset pages (store/api.py): newest first, alone or by recipient, email
+        # or inbound message (partial: most events have none).
+        Index("ix_events_time", "occurred_at", "id"),
+        Index("ix_events_recipient_time", "recipient", "occurred_at", "id"),
+        Index("ix_events_email_time", "email_id", "occurred_at", "id"),
+        Index(
+            "ix_events_inbound",
+            "inbound_id",
+            sqlite_where=text("inbound_id IS NOT NULL"),
+            postgresql_where=text("inbound_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -286,6 +299,7 @@ class DeliveryRow(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "account_id", "status", "next_attempt_at"),
         Index("ix_deliveries_account_counted", "account_id", "counted_at"),
+        Index("ix_deliveries_status_created", "status", "created_at"),  # queue depth, age
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

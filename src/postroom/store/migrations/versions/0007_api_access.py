@@ -1,5 +1,6 @@
-"""the HTTP API: api_tokens and operator_users; indexes for keyset pages of events (by time,
-recipient, user, email) and inbound messages (by outcome), queue depth (deliveries by status)
+"""the HTTP API: api_tokens and operator_users; indexes for keyset pages of events (by
+time, recipient, email, inbound message), inbound messages by outcome, and the queue depth
+(deliveries by status)
 
 Revision ID: 0007
 Revises: 0004
@@ -25,7 +26,6 @@ _TIME = sa.DateTime(timezone=True)
 INDEXES = (
     ("events", "ix_events_time", ["occurred_at", "id"]),
     ("events", "ix_events_recipient_time", ["recipient", "occurred_at", "id"]),
-    ("events", "ix_events_user_time", ["user_id", "occurred_at", "id"]),
     ("events", "ix_events_email_time", ["email_id", "occurred_at", "id"]),
     ("inbound_messages", "ix_inbound_messages_outcome", ["outcome"]),
     ("deliveries", "ix_deliveries_status_created", ["status", "created_at"]),
@@ -61,9 +61,18 @@ def upgrade() -> None:
     )
     for table, name, columns in INDEXES:
         op.create_index(name, table, columns)
+    partial = sa.text("inbound_id IS NOT NULL")  # most events belong to no inbound message
+    op.create_index(
+        "ix_events_inbound",
+        "events",
+        ["inbound_id"],
+        sqlite_where=partial,
+        postgresql_where=partial,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_inbound", table_name="events")
     for table, name, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
     op.drop_table("operator_users")
