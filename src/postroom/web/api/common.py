@@ -12,7 +12,7 @@ from postroom.store.keyset import Key, decode_cursor, encode_cursor
 from postroom.web.api.routing import Call
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
-USER_ID = Field(ge=0, lt=1 << 48, description="An application's user id (0 to 2^48 - 1).")
+USER_ID = "An application's user id (0 to 2^48 - 1)."
 
 
 class Model(BaseModel):

@@ -65,7 +65,7 @@ class RecipientIn(Model):
 
     address: str = Field(min_length=1, max_length=998)
     name: str | None = Field(None, max_length=998)
-    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID.description)
+    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID)
     data: JsonValue = Field(None, description="Kept with the copy for the application.")
 
     @model_validator(mode="before")

@@ -18,7 +18,7 @@ class EventQuery(TimeWindow):
     email: int | None = Field(None, ge=0, description="Only this email's events.")
     delivery: int | None = Field(None, ge=0, description="Only this copy's events.")
     recipient: str | None = Field(None, description="Only events of copies to this address.")
-    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID.description)
+    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID)
     inbound: int | None = Field(None, ge=0, description="Only this inbound message's events.")
 
 

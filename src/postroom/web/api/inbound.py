@@ -186,7 +186,7 @@ def receive(call: Call) -> Answer:
     result = call.room.receive(
         mail.raw,
         recipients=[query.recipient],
-        sender=query.sender if query.sender is not None else None,
+        sender=query.sender,
         size=mail.size,
     )
     reports = call.room.settings.report_addresses

@@ -282,7 +282,8 @@ class PathApp:
         log.info(
             "%s %s %s",
             scope["method"],
-            instance,
+            # A path is percent-decoded: a %0d%0a in it must not start a line of the log.
+            instance.encode("unicode_escape").decode("ascii"),
             response.status_code,
             extra={
                 "method": scope["method"],

@@ -20,7 +20,7 @@ from postroom.web.api.routing import Answer, Call, Endpoint
 
 class SessionIn(Model):
     handler: str = Field(min_length=1, description="The application handler replies go to.")
-    user: int = Field(ge=0, lt=1 << 48, description=USER_ID.description)
+    user: int = Field(ge=0, lt=1 << 48, description=USER_ID)
     data: JsonValue = Field(
         None,
         description="Any JSON (nested at most 64 levels), handed "

@@ -25,7 +25,7 @@ class SuppressionQuery(PageQuery):
         None, pattern=REASON, description="bounces, complaint, gone, manual, ..."
     )
     address: str | None = Field(None, max_length=998, description="Only this address.")
-    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID.description)
+    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID)
 
 
 class SuppressionOut(Output):
@@ -45,7 +45,7 @@ class SuppressionIn(Model):
     """An address, a user, or both (then sending to either is suppressed)."""
 
     address: str | None = Field(None, min_length=3, max_length=998)
-    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID.description)
+    user: int | None = Field(None, ge=0, lt=1 << 48, description=USER_ID)
     reason: str = Field("manual", pattern=REASON)
     note: str | None = Field(None, max_length=2000, description="Kept in details.note.")
 
