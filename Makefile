@@ -23,6 +23,7 @@ bench:
 	@.venv/bin/python bench/compose.py
 	@.venv/bin/python bench/tokens.py
 	@.venv/bin/python bench/send.py
+	@.venv/bin/python bench/api.py
 	@bench/pipe.sh
 
 setup:

@@ -45,6 +45,14 @@ catch the whole family with one clause and the command line can map each branch 
     │   ├── MalformedCopy        a copy that must not be put on the wire (CR/LF in an address...)
     │   ├── ExtensionMissing     the server lacks an extension a copy needs (SMTPUTF8, 8BITMIME)
     │   └── ClientStateError     postroom's own client asked for a command out of order (a bug)
+    ├── AccessError              an API token or operator user that cannot be made or used as asked
+    ├── ApiError                 an HTTP API request refused (answered as RFC 9457 problem+json)
+    │   ├── Unauthorized         401: no bearer token, or an unknown, revoked or expired one
+    │   ├── Forbidden            403: the token lacks the scope the route needs
+    │   ├── NotFound             404: no such email, message, session, suppression or account
+    │   ├── Conflict             409: the request contradicts what is stored
+    │   ├── PayloadTooLarge      413: a body larger than the route accepts
+    │   └── InvalidRequest       400/415/422: a parameter or body field that cannot be used
     └── Reject                   raised by an application handler to refuse a reply politely
 
 Messy input that can still be read is never an exception: parsers record defects on their result,
@@ -289,6 +297,84 @@ class ExtensionMissing(OutboundError):
 
 class ClientStateError(OutboundError):
     """postroom's SMTP client was asked for a command its state does not allow: a bug."""
+
+
+class AccessError(PostroomError):
+    """An API token or operator user that cannot be created, found or used as asked (a
+    duplicate name, a password too short, a token that does not exist): the message names
+    the fix."""
+
+
+class ApiError(PostroomError):
+    """An HTTP API request that is refused; the API answers it as ``application/problem+json``
+    (RFC 9457). ``problem`` names the problem type (``/api/problems/<problem>``), ``detail``
+    says what was wrong and how to fix it, ``field`` the offending input when there is one
+    (``to[2]``, ``limit``), ``errors`` every offending input of a validation failure."""
+
+    status = 400
+    problem = "invalid-request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: tuple[dict[str, str], ...] = (),
+        problem: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail
+        self.field = field
+        self.errors = errors
+        self.headers = headers or {}
+        if problem is not None:
+            self.problem = problem
+        if status is not None:
+            self.status = status
+        super().__init__(detail)
+
+
+class Unauthorized(ApiError):
+    """401: the request carries no bearer token, or one postroom does not accept."""
+
+    status = 401
+    problem = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """403: the token is genuine but lacks the scope the route needs."""
+
+    status = 403
+    problem = "forbidden"
+
+
+class NotFound(ApiError):
+    """404: no such email, inbound message, session, suppression or account."""
+
+    status = 404
+    problem = "not-found"
+
+
+class Conflict(ApiError):
+    """409: the request contradicts what is stored (a name taken, a message handled)."""
+
+    status = 409
+    problem = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    """413: the body is larger than the route accepts."""
+
+    status = 413
+    problem = "payload-too-large"
+
+
+class InvalidRequest(ApiError):
+    """400 or 422: a parameter or a body field that cannot be used as given."""
+
+    status = 422
+    problem = "invalid-field"
 
 
 class Reject(PostroomError):

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from postroom.cli import accounts, demo, receiving, sending, setup, understanding
+from postroom.cli import (
+    accounts,
+    demo,
+    receiving,
+    sending,
+    setup,
+    tokens,
+    understanding,
+    users,
+)
 from postroom.cli.base import main
 
-__all__ = ["accounts", "demo", "main", "receiving", "sending", "setup", "understanding"]
+__all__ = [
+    "accounts",
+    "demo",
+    "main",
+    "receiving",
+    "sending",
+    "setup",
+    "tokens",
+    "understanding",
+    "users",
+]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -106,6 +107,7 @@ class InboundMessageRow(Base):
     """One received message for one of our addresses, raw bytes kept for replay."""
 
     __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_messages_outcome", "outcome"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -136,6 +138,17 @@ class EventRow(Base):
         Index("ix_events_type_time", "type", "occurred_at"),
         Index("ix_events_email", "email_id", "id"),
         Index("ix_events_delivery", "delivery_id", "id"),
+        # The API's keyset pages (store/api.py): newest first, alone or by recipient, email
+        # or inbound message (partial: most events have none).
+        Index("ix_events_time", "occurred_at", "id"),
+        Index("ix_events_recipient_time", "recipient", "occurred_at", "id"),
+        Index("ix_events_email_time", "email_id", "occurred_at", "id"),
+        Index(
+            "ix_events_inbound",
+            "inbound_id",
+            sqlite_where=text("inbound_id IS NOT NULL"),
+            postgresql_where=text("inbound_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -286,6 +299,7 @@ class DeliveryRow(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "account_id", "status", "next_attempt_at"),
         Index("ix_deliveries_account_counted", "account_id", "counted_at"),
+        Index("ix_deliveries_status_created", "status", "created_at"),  # queue depth, age
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -343,3 +357,38 @@ class ConnectionLeaseRow(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     holder: Mapped[str | None] = mapped_column(String(80), nullable=True)
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- access: API tokens and operator users ------------------------------------------------------
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the HTTP API (``postroom tokens create``). Only ``key_id`` (the
+    public part of the token, for look-up and listing) and the SHA-256 of its random secret
+    are kept: the token itself is shown once and never stored (see :mod:`postroom.access`)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(20), unique=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    scopes: Mapped[str] = mapped_column(String(100))  # space-separated, RFC 6749 section 3.3
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OperatorUserRow(Base):
+    """A person who may log in to the dashboard (``postroom users add``). ``password_hash``
+    is an Argon2id hash in its PHC string form (RFC 9106), never the password."""
+
+    __tablename__ = "operator_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
