@@ -188,7 +188,9 @@ class Worker:
 
     def _sender(self, account_id: int) -> None:
         try:
-            self.stats.copies += self.deliver(account_id, self._stop)
+            done = self.deliver(account_id, self._stop)
+            with self._lock:  # several sender threads count at once
+                self.stats.copies += done
         except StoreUnavailable as exc:
             log.warning("database unavailable while sending for account %s: %s", account_id, exc)
         except Exception:  # a bug must not take the worker down; it is logged with its cause
