@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from postroom.app import DigestEntry, IssuedAddress, IssuedDigest, Postroom
+    from postroom.compose.email import Email, Inline, Recipient, ReplyAddress, ReplyTo, Track
     from postroom.errors import PostroomError, Reject
     from postroom.inbound.types import Attachment, InboundResult, Outcome, Reply
+    from postroom.sending import EmailState, SendResult, Skipped
     from postroom.settings import Settings, load_settings
 
 _HOMES = {
@@ -23,6 +25,15 @@ _HOMES = {
     "IssuedAddress": "postroom.app",
     "IssuedDigest": "postroom.app",
     "Postroom": "postroom.app",
+    "Email": "postroom.compose.email",
+    "Inline": "postroom.compose.email",
+    "Recipient": "postroom.compose.email",
+    "ReplyAddress": "postroom.compose.email",
+    "ReplyTo": "postroom.compose.email",
+    "Track": "postroom.compose.email",
+    "EmailState": "postroom.sending",
+    "SendResult": "postroom.sending",
+    "Skipped": "postroom.sending",
     "PostroomError": "postroom.errors",
     "Reject": "postroom.errors",
     "Attachment": "postroom.inbound.types",
@@ -36,15 +47,24 @@ _HOMES = {
 __all__ = [
     "Attachment",
     "DigestEntry",
+    "Email",
+    "EmailState",
     "InboundResult",
+    "Inline",
     "IssuedAddress",
     "IssuedDigest",
     "Outcome",
     "Postroom",
     "PostroomError",
+    "Recipient",
     "Reject",
     "Reply",
+    "ReplyAddress",
+    "ReplyTo",
+    "SendResult",
     "Settings",
+    "Skipped",
+    "Track",
     "load_settings",
 ]
 

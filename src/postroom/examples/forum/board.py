@@ -1,4 +1,4 @@
-"""A forum-like example: every reply to a topic notification becomes a post.
+"""The smallest forum-like example: every reply to a topic notification becomes a post.
 
 Posts are appended to a JSON-lines file (``$POSTROOM_FORUM_POSTS``, default
 ``forum-posts.jsonl``) so another process, a test or the demo, can read what arrived.
