@@ -78,20 +78,22 @@ def _triggers(fragment: str) -> tuple[str, ...] | None:
 
 
 class PhraseIndex:
-    """Several phrase tables (tiers), compiled once, sharing one trigger scan.
+    """Several phrase tables (tiers), sharing one trigger scan.
 
-    Each phrase fragment is compiled on its own. ``scan(sample)`` finds, in one Aho-Corasick
-    pass (``pyahocorasick``, C) over the sample, every trigger that occurs, and so the
-    fragments that may match; ``first(tier, sample, hits)`` runs only those, in the tier's
-    order, and returns the reason of the first that matches. Fragments without a usable
-    trigger are always tried.
+    Each phrase fragment is compiled on its own, the first time a scan needs it (a process
+    that handles one reply, like the MTA pipe, never compiles most of them).
+    ``scan(sample)`` finds, in one Aho-Corasick pass (``pyahocorasick``, C) over the sample,
+    every trigger that occurs, and so the fragments that may match; ``first(tier, sample,
+    hits)`` runs only those, in the tier's order, and returns the reason of the first that
+    matches. Fragments without a usable trigger are always tried.
     """
 
     def __init__(self, tiers: dict[str, Table]) -> None:
         # Fragments are numbered tier by tier, entry by entry, in order: ascending numbers are
         # the order of priority, and each tier owns one range of them.
         self._reason_of: list[str] = []
-        self._fragments: list[re.Pattern[str]] = []
+        self._parts: list[str] = []
+        self._fragments: list[re.Pattern[str] | None] = []
         self._ranges: dict[str, tuple[int, int]] = {}
         by_trigger: dict[str, set[int]] = defaultdict(set)
         always: set[int] = set()
@@ -100,7 +102,8 @@ class PhraseIndex:
             for reason, parts in table:
                 for part in parts:
                     number = len(self._fragments)
-                    self._fragments.append(re.compile(part))
+                    self._parts.append(part)
+                    self._fragments.append(None)
                     self._reason_of.append(reason)
                     triggers = _triggers(part)
                     if triggers is None:
@@ -127,8 +130,12 @@ class PhraseIndex:
         low, high = self._ranges[tier]
         fragments = self._fragments
         for number in hits:
-            if low <= number < high and fragments[number].search(sample):
-                return self._reason_of[number]
+            if low <= number < high:
+                pattern = fragments[number]
+                if pattern is None:
+                    pattern = fragments[number] = re.compile(self._parts[number])
+                if pattern.search(sample):
+                    return self._reason_of[number]
         return None
 
 
