@@ -53,6 +53,8 @@ catch the whole family with one clause and the command line can map each branch 
     │   ├── Conflict             409: the request contradicts what is stored
     │   ├── PayloadTooLarge      413: a body larger than the route accepts
     │   └── InvalidRequest       400/415/422: a parameter or body field that cannot be used
+    ├── CatcherError             the local mail catcher cannot act as asked (no such message, the
+    │                            pixel or link cannot be fetched, a port taken): names the fix
     └── Reject                   raised by an application handler to refuse a reply politely
 
 Messy input that can still be read is never an exception: parsers record defects on their result,
@@ -375,6 +377,12 @@ class InvalidRequest(ApiError):
 
     status = 422
     problem = "invalid-field"
+
+
+class CatcherError(PostroomError):
+    """The local mail catcher cannot do what was asked: start on a port that is taken, act on a
+    message it does not hold, fetch a pixel or link URL that does not answer. The message says
+    what failed and what to do (the dashboard shows it as it is)."""
 
 
 class Reject(PostroomError):

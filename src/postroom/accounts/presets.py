@@ -42,6 +42,21 @@ PRESETS: dict[str, Preset] = {
             "support.google.com/mail/answer/22839 (Gmail sending limits: 500 recipients a day)",
         ),
         Preset(
+            # postroom's own local mail catcher (docs/catcher.md): it keeps every copy and
+            # delivers none, so an application can send before a real account is set up.
+            # VERP return paths survive it, so its bounces name their copy.
+            "catcher",
+            "127.0.0.1",
+            2525,
+            Security.NONE,
+            Auth.NONE,
+            None,
+            None,
+            Envelope.VERP,
+            Limits(connections=2),
+            "docs/catcher.md (the local mail catcher: loopback, no login, no limits)",
+        ),
+        Preset(
             "google-workspace",
             "smtp.gmail.com",
             587,

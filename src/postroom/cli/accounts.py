@@ -55,7 +55,7 @@ def _secret(env: str | None, stdin: bool, what: str, *, prompt: bool) -> str | N
 @click.option("--from-name", help="Display name for From.")
 @click.option(
     "--preset",
-    type=click.Choice(["gmail", "google-workspace", "microsoft365"]),
+    type=click.Choice(["gmail", "google-workspace", "microsoft365", "catcher"]),
     help="A provider's documented settings and limits (each can be overridden).",
 )
 @click.option("--smtp", "smtp", metavar="HOST:PORT", help="Submission server (port 587 default).")
@@ -167,7 +167,7 @@ def accounts_add(
         from_name=from_name,
         smtp_host=server[0],
         smtp_port=server[1],
-        smtp_security=Security(security or "starttls"),
+        smtp_security=Security(security or (chosen.smtp_security if chosen else "starttls")),
         smtp_auth=mechanism,
         smtp_username=None if mechanism is Auth.NONE else login,
         imap_host=mailbox[0] if mailbox else None,

@@ -392,3 +392,26 @@ class OperatorUserRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# --- the local mail catcher ---------------------------------------------------------------------
+
+
+class CatcherMessageRow(Base):
+    """A copy the local mail catcher captured, once per envelope recipient (each recipient's
+    inbox), raw bytes as received. ``actions`` lists what was done as the recipient (opened,
+    clicked, replied, bounced), oldest first."""
+
+    __tablename__ = "catcher_messages"
+    __table_args__ = (Index("ix_catcher_recipient", "recipient", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    mail_from: Mapped[str] = mapped_column(MailText)
+    recipient: Mapped[str] = mapped_column(MailText)
+    message_id: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    subject: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    from_header: Mapped[str | None] = mapped_column(MailText, nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    actions: Mapped[Any] = mapped_column(MailJSON, default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
