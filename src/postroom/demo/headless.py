@@ -22,11 +22,13 @@ from typing import Any
 from sqlalchemy import select
 
 from postroom.catcher import actions
-from postroom.catcher.mail import parse, tracked_urls
+from postroom.catcher.mail import gmail_reply, parse, reply_target, tracked_urls
 from postroom.compose.email import Email, Recipient, ReplyTo
 from postroom.demo.site import Site
 from postroom.store import catcher as caught_store
 from postroom.store.models import EventRow
+
+Caught = caught_store.CaughtMessage
 
 
 class StepFailed(Exception):
@@ -132,6 +134,22 @@ class Loop:
             tx.expunge_all()
         return rows
 
+    def reply_bytes(
+        self, copy: Caught, text: str, *, to: str | None = None, auto: bool = False
+    ) -> bytes:
+        """A reply to ``copy`` as its recipient writes it in Gmail (a fresh Message-ID)."""
+        assert copy.raw is not None
+        reply = gmail_reply(
+            parse(copy.raw), sender=copy.recipient, text=text, now=self.room.clock(),
+            domain=copy.recipient.rpartition("@")[2],
+        )  # fmt: skip
+        if to is not None:
+            reply.replace_header("To", to)
+        if auto:
+            reply["Auto-Submitted"] = "auto-replied"
+            reply.replace_header("Subject", "Out of office: " + str(reply["Subject"]))
+        return reply.as_bytes()
+
     # -- the script ---------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -230,6 +248,35 @@ class Loop:
             check(last.member_id == bob.id and last.via == "email", f"last post: {last}")
             step.detail = f"Bob's reply (Gmail quoting) posted: {last.text!r}"
 
+        with play.step("the same reply delivered twice is handled once") as step:
+            assert notification.raw is not None
+            target = reply_target(parse(notification.raw))
+            again = self.reply_bytes(notification, "Snacks again, in case.")
+            first = self.room.receive(again, recipients=(target,), sender=bob.address)
+            second = self.room.receive(again, recipients=(target,), sender=bob.address)
+            check(
+                (first.outcome, second.outcome) == ("dispatched", "duplicate"),
+                f"outcomes {first.outcome}, {second.outcome}",
+            )
+            step.detail = "second delivery recognised by its Message-ID: duplicate, no post"
+
+        with play.step("a forged reply address is refused, nobody is answered") as step:
+            local, _, domain = target.partition("@")
+            forged = f"{local[:-1]}{'a' if local[-1] != 'a' else 'b'}@{domain}"
+            fake = self.reply_bytes(notification, "Buy now!", to=forged)
+            answer = self.room.receive(fake, recipients=(forged,), sender="spammer@example.com")
+            check(answer.outcome == "invalid_address", f"outcome {answer.outcome}")
+            check(not self.inbox("spammer@example.com"), "the forger got an answer")
+            step.detail = "one character changed: invalid_address, no error email (no backscatter)"
+
+        with play.step("an auto-reply is recorded, not posted, not answered") as step:
+            before = len(forum.store.posts(meetup.id))
+            away = self.reply_bytes(notification, "I am away until Monday.", auto=True)
+            answer = self.room.receive(away, recipients=(target,), sender=bob.address)
+            check(answer.outcome == "auto_reply_recorded", f"outcome {answer.outcome}")
+            check(len(forum.store.posts(meetup.id)) == before, "the auto-reply became a post")
+            step.detail = "Auto-Submitted: auto-replied (RFC 3834): auto_reply_recorded"
+
         with play.step("a reply to one digest item lands on that item") as step:
             talks = forum.start_topic("Talk schedule", ada.id, "Talks start at 7 pm sharp.")
             forum.subscribe(dee.id, talks.id)
@@ -253,7 +300,7 @@ class Loop:
                 self.deliver()  # the worker sends the error email through the catcher
             finally:
                 self.site.clock.offset = timedelta()
-            check(replied.details["outcome"] == "expired", replied.summary)
+            check(replied.details["outcome"] == "session_expired", replied.summary)
             notice = self.latest(ada.address, "")
             check(notice.id != late_copy.id and notice.mail_from == "", "no error email arrived")
             step.detail = f"outcome expired; Ada got \u201c{notice.subject}\u201d"
@@ -263,7 +310,7 @@ class Loop:
             self.deliver()
             lost = self.latest(gone.address, "[Forum]")
             bounced = actions.bounce_message(self.room, lost.id, hard=True)
-            check(bounced.details["outcome"] == "bounce", bounced.summary)
+            check(bounced.details["outcome"] == "bounce_recorded", bounced.summary)
             events = wait_for("the bounce event", lambda: self.events("bounced"))
             check(
                 any(e.recipient == gone.address for e in events),
