@@ -135,7 +135,9 @@ class Reconciler:
                 search_key=None if known is not None else facts.search_key,
             )
         outcome = Outcome(facts)
-        expect = email.progress not in (REMOVED,) and facts.files_sent is not False
+        # A run that got as far as removing found the copies already: what is not there now was
+        # removed by it, so nothing is waited for.
+        expect = email.progress not in (REMOVING, REMOVED) and facts.files_sent is not False
         ids = [*email.copy_ids, email.clean_id]
         token = None if facts.search_key == "message-id" else email.token
         if facts.search_key == "header":
