@@ -109,3 +109,43 @@ def make_stack(
 @pytest.fixture
 def stack(database: Database, database_url: str, tmp_path: Path) -> Iterator[Stack]:
     yield from make_stack(database, database_url, tmp_path)
+
+
+def configure(stack: Stack, **mailbox: Any) -> None:
+    stack.room.configure(
+        stack.room.settings.clone(mailbox=mailbox_settings(**mailbox)),
+        database=stack.room.database,
+    )
+
+
+def send_and_deliver(stack: Stack, email: Any, *, sent_copies: int | None = None) -> int:
+    """Send ``email`` and deliver its copies, then wait until the server filed them all in
+    Sent; its reconciliation is not run (``reconcile_delay`` is an hour): the test runs it."""
+    from postroom.store.models import DeliveryRow
+
+    configure(
+        stack,
+        reconcile_delay=timedelta(hours=1),
+        sent_cleanup=stack.room.settings.mailbox.sent_cleanup,
+    )
+    result = stack.room.send(email)
+    stats = stack.room.worker(concurrency=1).drain(timeout=60)
+    assert not stats.errors, stats.errors
+    with stack.room.database.transaction() as tx:
+        from sqlalchemy import select
+
+        ids = list(
+            tx.execute(
+                select(DeliveryRow.message_id).where(DeliveryRow.email_id == result.email_id)
+            ).scalars()
+        )
+    for mid in ids[: sent_copies if sent_copies is not None else len(ids)]:
+        stack.servers.wait_for_mail("alice@example.test", "Sent", message_id=mid)
+    return result.email_id
+
+
+def run_reconcile(room: Postroom, email_id: int, opener: Any = None, attempts: int = 1) -> None:
+    from postroom.jobs.registry import JobContext
+    from postroom.mailbox.jobs import MailboxJobs
+
+    MailboxJobs(opener).reconcile(JobContext(room, room.clock(), attempts), {"email_id": email_id})
