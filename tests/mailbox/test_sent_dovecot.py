@@ -50,20 +50,21 @@ def unrelated_mail(stack: Stack) -> None:
             )
 
 
-def send(stack: Stack, **extra: Any) -> int:
-    result = stack.room.send(
-        Email(
-            account="alice",
-            to=[Recipient("bob@example.test", "Bob", user=2)],
-            cc=[Recipient("carol@example.test", "Carol Ørsted", user=3)],
-            bcc=[Recipient("dave@example.test", "Dave", user=4)],
-            subject="A clean Sent folder",
-            html=HTML,
-            attachments=[Attachment("terms.pdf", PDF, "application/pdf")],
-            **extra,
-        )
+def the_email(subject: str = "A clean Sent folder", **extra: Any) -> Email:
+    return Email(
+        account="alice",
+        to=[Recipient("bob@example.test", "Bob", user=2)],
+        cc=[Recipient("carol@example.test", "Carol Ørsted", user=3)],
+        bcc=[Recipient("dave@example.test", "Dave", user=4)],
+        subject=subject,
+        html=HTML,
+        attachments=[Attachment("terms.pdf", PDF, "application/pdf")],
+        **extra,
     )
-    return result.email_id
+
+
+def send(stack: Stack, **extra: Any) -> int:
+    return stack.room.send(the_email(**extra)).email_id
 
 
 def fields(raw: bytes) -> dict[str, str]:
