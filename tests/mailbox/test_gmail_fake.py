@@ -113,3 +113,37 @@ def test_gmail_sent_is_clean_after_the_worker_ran(stack: Stack, auto_expunge: bo
     commands = fake.sessions[-1].commands
     assert ("UID EXPUNGE" in commands) is (not auto_expunge)
     assert email_id
+
+
+def test_a_provider_that_replaces_message_ids_is_searched_by_postroom_header(
+    stack: Stack,
+) -> None:
+    """Outlook.com and FastMail have been reported to replace the Message-ID of submitted
+    mail: the copies are then found by X-Postroom-Email, and the account remembers it."""
+    from .conftest import run_reconcile, send_and_deliver
+    from .test_sent_dovecot import the_email
+
+    fake = GmailFake()
+    stack.add_account()
+    discover_account(stack.room, stack.account(), fake.opener)
+    for n in range(2):
+        email_id = send_and_deliver(stack, the_email(f"replaced {n}"))
+        with stack.imap() as client:
+            client.select_folder("Sent")
+            uids = client.search("ALL")
+            for k, item in enumerate(client.fetch(uids, ["BODY.PEEK[]"]).values()):
+                raw = re.sub(
+                    rb"(?im)^Message-ID: <[^>]+>",
+                    f"Message-ID: <provider-{n}-{k}@mail.example.test>".encode(),
+                    item[b"BODY[]"],
+                )
+                fake.submit(raw)
+            client.delete_messages(uids)
+            client.uid_expunge(uids)
+        run_reconcile(stack.room, email_id, fake.opener)
+        in_sent = fake.in_folder(SENT)
+        assert len(in_sent) == n + 1  # one clean copy per email, no provider copy
+        assert not any(b"provider-" in m.raw for m in fake.messages.values())
+        assert stack.account().state["mailbox"]["search_key"] == "header"
+    # The second email searched by the header alone (and the clean copy's Message-ID).
+    assert fake.sessions[-1].commands[:3] == ["SELECT", "UID SEARCH", "UID FETCH"]

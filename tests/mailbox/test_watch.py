@@ -209,3 +209,26 @@ def test_replies_and_a_bounce_in_the_senders_inbox(stack: Stack) -> None:
     assert score is not None and score.hard_count == 1
     inbox = stack.folder("INBOX")
     assert len(inbox) == 4 and all(b"\\Seen" not in v[b"FLAGS"] for v in inbox.values())
+
+
+def test_postroom_worker_watches_the_configured_mailbox(stack: Stack) -> None:
+    """``postroom worker`` with ``[mailbox] watch``: a poller thread per mailbox (IDLE)."""
+    stack.add_account()
+    discover_account(stack.room, stack.account())
+    copies = send_plain(stack, to=[Recipient("bob@example.test", "Bob", user=9)])
+    configure(stack, sent_cleanup="off", watch=("alice",))
+    worker = stack.room.worker(concurrency=1, poll_interval=0.2)
+    thread = threading.Thread(target=worker.run, kwargs={"signals": False}, daemon=True)
+    thread.start()
+    try:
+        deliver(stack, [reply_to(copies["bob@example.test"], "Yes, thanks.\n", n=1)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not events(stack, "replied"):
+            time.sleep(0.2)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    (event,) = events(stack, "replied")
+    assert event.user_id == 9 and event.data["text"].strip() == "Yes, thanks."
+    assert not worker.stats.errors
