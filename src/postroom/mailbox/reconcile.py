@@ -207,7 +207,7 @@ class Reconciler:
         return sorted(found)
 
     def _remove(self, uids: list[int], fetched: dict[int, Fetched]) -> int:
-        session, facts = self.session, self.facts
+        session = self.session
         caps = session.capabilities
         if caps.gmail:
             trash = self._trash()
@@ -234,7 +234,8 @@ class Reconciler:
             session.add_flags(uids, [DELETED])
             if caps.uidplus:
                 session.uid_expunge(uids)
-        del facts
+            # Without UIDPLUS they stay flagged \Deleted in Sent until the user's next
+            # expunge: a plain EXPUNGE would take the user's own \Deleted mail with them.
         return len(uids)
 
     def _delete_in_place(self, uids: list[int]) -> None:
