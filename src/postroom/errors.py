@@ -45,6 +45,8 @@ catch the whole family with one clause and the command line can map each branch 
     │   ├── MalformedCopy        a copy that must not be put on the wire (CR/LF in an address...)
     │   ├── ExtensionMissing     the server lacks an extension a copy needs (SMTPUTF8, 8BITMIME)
     │   └── ClientStateError     postroom's own client asked for a command out of order (a bug)
+    ├── MailboxError             an IMAP mailbox cannot be used as asked (names the fix)
+    │   └── ImapFailed           the IMAP server could not be reached or refused a command
     ├── AccessError              an API token or operator user that cannot be made or used as asked
     ├── ApiError                 an HTTP API request refused (answered as RFC 9457 problem+json)
     │   ├── Unauthorized         401: no bearer token, or an unknown, revoked or expired one
@@ -299,6 +301,25 @@ class ExtensionMissing(OutboundError):
 
 class ClientStateError(OutboundError):
     """postroom's SMTP client was asked for a command its state does not allow: a bug."""
+
+
+class MailboxError(PostroomError):
+    """An IMAP mailbox that cannot be used as asked: no Sent folder, an extension the server
+    lacks, an account without IMAP settings. ``problem`` and ``fix`` are kept apart."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}: {fix}")
+
+
+class ImapFailed(MailboxError):
+    """The IMAP server could not be reached, refused the login or a command, or the
+    connection broke. ``transient`` says whether trying again later may succeed."""
+
+    def __init__(self, problem: str, fix: str, *, transient: bool = True) -> None:
+        self.transient = transient
+        super().__init__(problem, fix)
 
 
 class AccessError(PostroomError):

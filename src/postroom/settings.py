@@ -84,6 +84,33 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MailboxSettings:
+    """The Mailbox part: Sent folder reconciliation and watched IMAP mailboxes.
+
+    ``sent_cleanup``: ``delete`` removes the provider's copies of a sent email for good
+    (\\Deleted and UID EXPUNGE of just those; on Gmail through its Trash), ``trash`` moves
+    them to Trash, ``off`` leaves them (the clean copy is still appended).
+    ``sent_wait``: how long a reconciliation waits for copies the provider files late.
+    ``reconcile_delay``: how long after an email's last copy was sent it is reconciled.
+    ``watch``: mailboxes ``postroom worker`` watches for replies and bounces, each
+    ``ACCOUNT`` (its INBOX) or ``ACCOUNT:FOLDER``. ``poll_interval``: how often a mailbox
+    without IDLE is polled (with IDLE, the longest wait between checks). ``processed_keyword``
+    is set on each message handled (a keyword, never \\Seen: the sender's mail stays unread;
+    empty for none); ``move_processed_to`` moves handled messages to that folder (for
+    dedicated reply or bounce mailboxes; empty: they stay where they are).
+    """
+
+    sent_cleanup: str = "delete"
+    sent_wait: timedelta = timedelta(seconds=10)
+    reconcile_delay: timedelta = timedelta(seconds=5)
+    watch: tuple[str, ...] = ()
+    poll_interval: timedelta = timedelta(seconds=60)
+    idle: bool = True
+    processed_keyword: str = "$Postroom"
+    move_processed_to: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything postroom reads from its configuration. Vary it with :meth:`clone`."""
 
@@ -105,6 +132,7 @@ class Settings:
     account_key_id: int = 1
     sending: SendingSettings = field(default_factory=SendingSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    mailbox: MailboxSettings = field(default_factory=MailboxSettings)
     source: str = "defaults"
 
     def clone(self, **changes: Any) -> Settings:
@@ -234,6 +262,35 @@ def _as_names(key: str, value: Any) -> tuple[str, ...]:
     return out
 
 
+def _as_cleanup(key: str, value: Any) -> str:
+    text = _as_str(key, value).strip().lower()
+    if text not in ("delete", "trash", "off"):
+        raise ConfigError(key, f"{value!r} is no cleanup mode", 'use "delete", "trash" or "off"')
+    return text
+
+
+def _as_watch(key: str, value: Any) -> tuple[str, ...]:
+    raw = value.split(",") if isinstance(value, str) else value
+    if not isinstance(raw, list | tuple) or not all(isinstance(i, str) for i in raw):
+        raise ConfigError(key, f"expected a list of mailboxes, got {value!r}", 'write ["support"]')
+    items = tuple(i.strip() for i in raw if i.strip())
+    for item in items:
+        account, _, folder = item.partition(":")
+        if not account or (":" in item and not folder):
+            raise ConfigError(
+                key, f"{item!r} names no mailbox", 'give "ACCOUNT" or "ACCOUNT:FOLDER"'
+            )
+    return items
+
+
+def _as_keyword(key: str, value: Any) -> str:
+    text = _as_str_or_empty(key, value).strip()
+    # RFC 3501 section 9: flag-keyword is an atom (no space, parentheses, quotes, \\ ...).
+    if text and (text.startswith("\\") or any(c in text for c in ' ()"{%*]\\')):
+        raise ConfigError(key, f"{value!r} is no IMAP keyword", 'use an atom such as "$Postroom"')
+    return text
+
+
 def _as_keys(key: str, value: Any) -> dict[int, bytes]:
     """Keys come as a TOML table ``{"1" = "<base64>"}`` or as ``"1:<b64>,2:<b64>"`` from env."""
     items: list[tuple[str, str]]
@@ -301,6 +358,14 @@ _SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
     ("sending", "suppress_gone"): ("sending.suppress_gone", _as_bool),
     ("tracking", "base_url"): ("tracking.base_url", _as_base_url),
     ("tracking", "enabled"): ("tracking.enabled", _as_bool),
+    ("mailbox", "sent_cleanup"): ("mailbox.sent_cleanup", _as_cleanup),
+    ("mailbox", "sent_wait_seconds"): ("mailbox.sent_wait", _as_seconds),
+    ("mailbox", "reconcile_delay_seconds"): ("mailbox.reconcile_delay", _as_seconds),
+    ("mailbox", "watch"): ("mailbox.watch", _as_watch),
+    ("mailbox", "poll_seconds"): ("mailbox.poll_interval", _as_seconds),
+    ("mailbox", "idle"): ("mailbox.idle", _as_bool),
+    ("mailbox", "processed_keyword"): ("mailbox.processed_keyword", _as_keyword),
+    ("mailbox", "move_processed_to"): ("mailbox.move_processed_to", _as_str_or_empty),
 }
 
 
@@ -392,6 +457,7 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
         "error_mail": {},
         "sending": {},
         "tracking": {},
+        "mailbox": {},
     }
     for attr, value in values.items():
         head, _, tail = attr.partition(".")
@@ -404,6 +470,7 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
         error_mail=ErrorMailSettings(**nested["error_mail"]),
         sending=SendingSettings(**nested["sending"]),
         tracking=TrackingSettings(**nested["tracking"]),
+        mailbox=MailboxSettings(**nested["mailbox"]),
         **top,
     )
     if settings.sending.batch < 1:
@@ -512,4 +579,18 @@ suppress_gone = true
 # start with this. Set enabled = false to track nothing anywhere.
 base_url = "http://localhost:8025"
 enabled = true
+
+[mailbox]
+# Sent folder reconciliation for accounts with IMAP settings: the copies the provider filed
+# are removed ("delete"; "trash" moves them to Trash; "off" leaves them) and one clean copy
+# is appended. watch lists mailboxes `postroom worker` watches for replies and bounces:
+# "ACCOUNT" (its INBOX) or "ACCOUNT:FOLDER".
+sent_cleanup = "delete"
+sent_wait_seconds = 10
+reconcile_delay_seconds = 5
+watch = []
+poll_seconds = 60
+idle = true
+processed_keyword = "$Postroom"
+move_processed_to = ""
 """

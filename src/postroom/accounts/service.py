@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from postroom.accounts.model import Account, AccountSpec, Auth, Security
 from postroom.accounts.vault import AccountSecrets, SecretBox
-from postroom.errors import AccountError, ConfigError
+from postroom.errors import AccountError, ConfigError, SecretError
 from postroom.settings import Settings
 from postroom.store import Database
 from postroom.store import accounts as store
@@ -206,8 +206,54 @@ def check_account(
             deliverer.learn(account, connection)
         result.update(ok=True, offers=caps.describe())
         ok = True
+    if account.imap_host:
+        ok = _check_mailbox(room, account, lines, result, timeout=timeout, ca_file=ca_file) and ok
     with room.database.transaction() as tx:
         store.update_account(tx, account.id, now=now, last_test=result)
         if ok:
             merge_state(tx, account.id, {"tested_at": now.isoformat()}, now=now)
     return AccountCheck(ok, tuple(lines))
+
+
+def _check_mailbox(
+    room: Postroom,
+    account: Account,
+    lines: list[str],
+    result: dict[str, object],
+    *,
+    timeout: float,
+    ca_file: str | None,
+) -> bool:
+    """Log in over IMAP, learn the folders by role and what the server offers (kept on the
+    account: the Sent reconciliation of every email relies on it, LIST is not repeated)."""
+    from postroom.errors import MailboxError, OAuthError
+    from postroom.mailbox.folders import Role
+    from postroom.mailbox.jobs import discover_account
+    from postroom.mailbox.login import AccountLogin
+
+    lines.append(
+        f"IMAP: {account.imap_host}:{account.imap_port} ({account.imap_security or 'tls'})"
+    )
+    try:
+        facts = discover_account(
+            room, account, AccountLogin(room, timeout=timeout, ca_file=ca_file)
+        )
+    except (MailboxError, OAuthError, SecretError) as exc:
+        lines.append(f"IMAP FAILED: {exc}")
+        result.update(imap_ok=False, imap_error=str(exc))
+        return False
+    caps = facts.capabilities
+    offered = [n for n in ("MOVE", "UIDPLUS", "IDLE", "CONDSTORE", "SPECIAL-USE") if caps.has(n)]
+    lines.append(
+        "IMAP offers: "
+        + (" ".join(offered) or "none of MOVE UIDPLUS IDLE CONDSTORE SPECIAL-USE")
+        + (" (Gmail)" if caps.gmail else "")
+    )
+    for role in (Role.SENT, Role.TRASH):
+        folder = facts.roles.folders.get(role)
+        how = facts.roles.found_by.get(role)
+        lines.append(f"{role}: {folder!r} ({how})" if folder else f"{role}: not found")
+    if facts.roles.sent is None:
+        lines.append("note: no Sent folder, so no Sent folder reconciliation for this account")
+    result.update(imap_ok=True, sent=facts.roles.sent, trash=facts.roles.trash)
+    return True

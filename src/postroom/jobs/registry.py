@@ -68,10 +68,14 @@ def run_prune(ctx: JobContext, payload: Mapping[str, Any]) -> None:
         queue.delete_finished_jobs(tx, ctx.now - ctx.room.settings.session_prune_after)
 
 
-def default_registry() -> JobRegistry:
+def default_registry(imap_opener: Any = None) -> JobRegistry:
+    """The built-in kinds: ``prune``, ``notice``, and the Mailbox part's ``sent-reconcile``
+    and ``mailbox-discover`` (``imap_opener`` opens their IMAP sessions; tests pass a fake)."""
     from postroom.jobs.notices import run_notice
+    from postroom.mailbox.jobs import register
 
     registry = JobRegistry()
     registry.add("prune", run_prune)
     registry.add("notice", run_notice)
+    register(registry, imap_opener)
     return registry

@@ -12,7 +12,10 @@ leaves at most the copy in flight on each of its connections unrecorded (sent tw
 once its lease runs out); nothing is lost.
 
 The worker enqueues the daily prune itself (one job per day across all workers, by its unique
-key).
+key), and a Sent folder reconciliation for every email whose copies are all final (one per
+email, by its unique key; see :mod:`postroom.mailbox.jobs`). With ``mailbox.watch`` set, one
+thread per watched mailbox polls it (IDLE where offered) and hands new messages to the
+inbound pipeline (:mod:`postroom.mailbox.watch`).
 """
 
 from __future__ import annotations
@@ -72,17 +75,20 @@ class Worker:
         name: str | None = None,
         registry: JobRegistry | None = None,
         rng: random.Random | None = None,
+        imap_opener: Any = None,
         **delivery: Any,
     ) -> None:
         """``delivery`` options go to :class:`~postroom.jobs.delivering.Deliverer`
-        (``connector``, ``timeouts``, ``ca_file``, ``token_transport``)."""
+        (``connector``, ``timeouts``, ``ca_file``, ``token_transport``); ``imap_opener``
+        opens IMAP sessions for the Mailbox part (default: the account's own settings)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.room = room
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.name = name or worker_name()
-        self.registry = registry or default_registry()
+        self.imap_opener = imap_opener
+        self.registry = registry or default_registry(imap_opener)
         self.rng = rng or random.Random()
         self.stats = WorkerStats()
         self._stop = threading.Event()
@@ -122,6 +128,7 @@ class Worker:
         log.info("worker %s started (concurrency %d)", self.name, self.concurrency)
         jobs = threading.Thread(target=self._job_loop, name="postroom-jobs", daemon=True)
         jobs.start()
+        pollers = self._start_pollers()
         try:
             while not self._stop.is_set():
                 try:
@@ -134,6 +141,8 @@ class Worker:
             for thread in self._threads():
                 thread.join()
             jobs.join()
+            for poller in pollers:
+                poller.join()
             log.info(
                 "worker %s stopped: %d copies, %d jobs",
                 self.name,
@@ -151,6 +160,7 @@ class Worker:
                 due = queue.due_accounts(tx, now)
             done = sum(self.deliver(account, self._stop) for account, _ in due)
             self.stats.copies += done
+            self._schedule_mailbox()
             ran = self.run_jobs()
             if not done and not ran:
                 break
@@ -203,6 +213,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 self._schedule_prune()
+                self._schedule_mailbox()
                 ran = self.run_jobs()
             except StoreUnavailable as exc:
                 log.warning("database unavailable for jobs, trying again: %s", exc)
@@ -221,6 +232,33 @@ class Worker:
             queue.enqueue_job(
                 tx, kind="prune", payload={}, now=now, unique_key=f"prune:{day}", max_attempts=3
             )
+
+    def _schedule_mailbox(self) -> None:
+        from postroom.mailbox.jobs import schedule_reconciliations
+
+        schedule_reconciliations(self.room)
+
+    def _start_pollers(self) -> list[threading.Thread]:
+        from postroom.mailbox.watch import MailboxPoller, WatchedMailbox
+
+        threads = []
+        for text in self.room.settings.mailbox.watch:
+            poller = MailboxPoller(
+                self.room, WatchedMailbox.parse(text), worker=self.name, opener=self.imap_opener
+            )
+            thread = threading.Thread(
+                target=self._poll, args=(poller,), name=f"postroom-watch-{text}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def _poll(self, poller: Any) -> None:
+        try:
+            poller.run(self._stop)
+        except Exception:  # a bug must not take the worker down; it is logged with its cause
+            self.stats.errors.append(traceback.format_exc())
+            log.exception("watching %s failed", poller.mailbox)
 
     def run_jobs(self, limit: int = 20) -> int:
         """Claim and run due jobs once; returns how many ran."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -264,6 +265,15 @@ class EmailRow(Base):
     """One logical email: its template (built once) and the options its copies share."""
 
     __tablename__ = "emails"
+    __table_args__ = (
+        # Emails whose Sent folder is still to be reconciled (mailbox/jobs.py looks them up).
+        Index(
+            "ix_emails_sent_folder",
+            "sent_folder",
+            sqlite_where=text("sent_folder IS NULL"),
+            postgresql_where=text("sent_folder IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -274,6 +284,8 @@ class EmailRow(Base):
     recipients: Mapped[int] = mapped_column(Integer)
     options: Mapped[Any] = mapped_column(JSON, default=dict)
     template: Mapped[bytes] = mapped_column(LargeBinary)
+    # Sent folder reconciliation: None (not yet), queued, removing, removed, clean, none (the
+    # account has no IMAP), failed (see mailbox/reconcile.py).
     sent_folder: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
@@ -357,6 +369,35 @@ class ConnectionLeaseRow(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     holder: Mapped[str | None] = mapped_column(String(80), nullable=True)
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MailboxClaimRow(Base):
+    """A message seen in a watched IMAP mailbox, claimed by the poller that handles it.
+
+    Unique by (account, folder, UIDVALIDITY, UID) and by (account, folder, Message-ID): two
+    pollers of one mailbox, or one message delivered twice, never get processed twice.
+    ``status``: processing (``claimed_at`` starts its lease), done."""
+
+    __tablename__ = "mailbox_claims"
+    __table_args__ = (
+        UniqueConstraint(
+            "account_id", "folder", "uidvalidity", "uid", name="uq_mailbox_claims_uid"
+        ),
+        UniqueConstraint("account_id", "folder", "message_id", name="uq_mailbox_claims_mid"),
+        Index("ix_mailbox_claims_status", "status", "claimed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(MailString(998), nullable=True)
+    status: Mapped[str] = mapped_column(String(12))
+    claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 # --- access: API tokens and operator users ------------------------------------------------------
