@@ -3,7 +3,7 @@ unique by account, folder, UIDVALIDITY and UID, and by Message-ID, so several po
 process one message twice); Sent reconciliation's progress stays in emails.sent_folder
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-04 15:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
