@@ -24,6 +24,7 @@ from sqlalchemy import select
 from postroom.catcher import actions
 from postroom.catcher.mail import gmail_reply, parse, reply_target, tracked_urls
 from postroom.compose.email import Email, Recipient, ReplyTo
+from postroom.demo.sent import file_like_gmail, reconcile_demo
 from postroom.demo.site import Site
 from postroom.store import catcher as caught_store
 from postroom.store.models import EventRow
@@ -184,6 +185,8 @@ class Loop:
             self.deliver()
             for who in (ada, bob, cy):
                 copies[who.address] = self.latest(who.address, "programme")
+            if self.site.imap is not None:
+                file_like_gmail(self.site, [c.raw for c in copies.values() if c.raw])
             heads = []
             for copy in copies.values():
                 assert copy.raw is not None
@@ -326,10 +329,8 @@ class Loop:
         if imap is None:
             self.play.skip(name, f"no private Dovecot here: {self.site.imap_unavailable}")
             return
-        from postroom.demo.sent import reconcile_demo
-
         with self.play.step(name) as step:
-            step.detail = reconcile_demo(self, email_id)
+            step.detail = reconcile_demo(self, email_id, filed=3)
 
 
 def _label(event: EventRow) -> str:

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from postroom.catcher import Catcher
-from postroom.catcher.account import ensure_account
-from postroom.demo.site import FORUM_ADDRESS, HOST, Site, WebServer, prepare
+from postroom.demo.sent import add_catcher_account
+from postroom.demo.site import HOST, Site, WebServer, prepare
 
 
 def demo_app(site: Site) -> object:
@@ -37,11 +37,7 @@ def started(
         catcher = Catcher(site.room, HOST, site.catcher_port)
         catcher.start()
         site._stops.append(catcher.stop)
-        account = ensure_account(site.room, HOST, site.catcher_port, from_address=FORUM_ADDRESS)
-        if site.imap is not None and account is not None:
-            from postroom.demo.sent import attach_mailbox
-
-            attach_mailbox(site)
+        add_catcher_account(site)
         web = WebServer(demo_app(site), site.web_port)
         web.start()
         site._stops.append(web.stop)
