@@ -24,6 +24,7 @@ bench:
 	@.venv/bin/python bench/tokens.py
 	@.venv/bin/python bench/send.py
 	@.venv/bin/python bench/api.py
+	@.venv/bin/python bench/dashboard.py
 	@bench/pipe.sh
 
 setup:

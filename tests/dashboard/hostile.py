@@ -5,7 +5,7 @@ CR/LF smuggled into headers, bidi overrides, a 10,000-character subject. Each pa
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTPUTF8
 
 PWNED = "pwned"
 SCRIPT = f"<script>document.title='{PWNED}'</script>"
@@ -27,7 +27,7 @@ def hostile_message(to: str, *, sender: str = "evil@example.org") -> bytes:
     message["Message-ID"] = f"<{RTL}hostile@example.org>"
     message.set_content(f"Text {SCRIPT} {JS_URL}\n\nOn Mon, Bob wrote:\n> quoted {HANDLER}\n")
     message.add_alternative(HTML_BODY, subtype="html")
-    raw = message.as_bytes(policy=SMTP)
+    raw = message.as_bytes(policy=SMTPUTF8)
     crlf_subject = (
         b"Subject: =?utf-8?q?Re=3A_hi=0D=0ABcc=3A_victim=40example=2Eorg_?="
         + (b"=?utf-8?q?" + SCRIPT.encode().replace(b" ", b"_").replace(b"=", b"=3D")).replace(

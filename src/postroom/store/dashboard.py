@@ -196,3 +196,33 @@ def session_page(
 
 def account_ids(tx: Tx) -> list[int]:
     return [int(i) for i in _conn(tx).execute(select(ACCOUNTS.c.id).order_by(ACCOUNTS.c.id))]
+
+
+def replies_to_copies(tx: Tx, copies: Sequence[Any]) -> dict[int, list[Any]]:
+    """``replied`` events of these copies, by copy id. A reply's event names its session
+    (``data.session_id``), not the copy, so they are found through the sessions issued for
+    the copies and the events of the copies' users (``ix_events`` on user_id)."""
+    from postroom.store.api import _event
+
+    conn = _conn(tx)
+    s = SESSIONS.c
+    copy_ids = [c.id for c in copies]
+    users = {c.user_id for c in copies if c.user_id is not None}
+    if not copy_ids or not users:
+        return {}
+    owner = dict(conn.execute(select(s.id, s.delivery_id).where(s.delivery_id.in_(copy_ids))).all())
+    if not owner:
+        return {}
+    ev = EVENTS.c
+    query = (
+        select(EVENTS)
+        .where(ev.user_id.in_(users), ev.type == "replied")
+        .order_by(ev.occurred_at, ev.id)
+        .limit(5000)
+    )
+    found: dict[int, list[Any]] = defaultdict(list)
+    for row in conn.execute(query):
+        session_id = (row.data or {}).get("session_id")
+        if session_id in owner:
+            found[owner[session_id]].append(_event(row))
+    return dict(found)

@@ -167,6 +167,7 @@ def same_origin(request: Request) -> bool:
     if origin is not None and origin != "null":
         host = request.headers.get("host", "")
         return origin.split("://", 1)[-1] == host
-    if origin == "null":
-        return False
-    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+    site = request.headers.get("sec-fetch-site")
+    if origin == "null":  # an opaque origin: only a browser's own word that it is ours
+        return site == "same-origin"
+    return site is None or site in ("same-origin", "none")

@@ -42,7 +42,9 @@ def harden(response: Response, *, framed: bool = False) -> Response:
     headers = response.headers
     headers["Content-Security-Policy"] = FRAMED_POLICY if framed else PAGE_POLICY
     headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on the
+    # dashboard's own forms, and the Origin check needs the real one.
+    headers["Referrer-Policy"] = "same-origin"
     headers["X-Frame-Options"] = "SAMEORIGIN" if framed else "DENY"
     headers["Cache-Control"] = "no-store"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -141,12 +141,15 @@ class Views:
 
     def _email(self, email_id: int, start: Any) -> Any:
         with self.room.database.transaction() as tx:
-            return api_store.email_detail(tx, email_id, start=start, limit=PAGE_SIZE)
+            detail = api_store.email_detail(tx, email_id, start=start, limit=PAGE_SIZE)
+            if detail is None:
+                return None, {}
+            return detail, board.replies_to_copies(tx, detail.copies.items)
 
     async def email(self, request: Request) -> Response:
         email_id = int(request.path_params["email_id"])
         start = self.shell.cursor(request, "copies", timed=False)
-        detail = await self.shell.blocking(self._email, email_id, start)
+        detail, replies = await self.shell.blocking(self._email, email_id, start)
         if detail is None:
             return self.shell.refuse(request, 404, f"There is no email #{email_id}.")
         cursor = self.shell.next_cursor("copies", detail.copies.next)
@@ -154,6 +157,13 @@ class Views:
             request,
             "email.html",
             detail=detail,
+            timelines={
+                copy.id: sorted(
+                    [*copy.events, *replies.get(copy.id, ())],
+                    key=lambda e: (e.occurred_at, e.id),
+                )
+                for copy in detail.copies.items
+            },
             label=board.event_label,
             next_link=_link(f"/emails/{email_id}", cursor=cursor) if cursor else None,
         )
