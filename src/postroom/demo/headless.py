@@ -284,16 +284,23 @@ class Loop:
             talks = forum.start_topic("Talk schedule", ada.id, "Talks start at 7 pm sharp.")
             forum.subscribe(dee.id, talks.id)
             forum.post(talks.id, ada.id, "Slides will be online afterwards.")
+            pending = forum.store.unsent_for_digest(dee.id)
+            number = 1 + next(n for n, p in enumerate(pending) if p.topic_id == talks.id)
             check(forum.send_digest(dee.id) is not None, "no digest to send")
             self.deliver()
             digest = self.latest(dee.address, "digest")
             items = forum.store.unsent_for_digest(dee.id)
             check(not items, "the digest left posts unsent")
-            replied = actions.reply_message(self.room, digest.id, "#3 Count me in for 7 pm.")
+            replied = actions.reply_message(
+                self.room, digest.id, f"#{number} Count me in for 7 pm."
+            )
             check(replied.details["outcome"] == "dispatched", replied.summary)
             posted = [p for p in forum.store.posts(talks.id) if p.member_id == dee.id]
             check(bool(posted) and posted[-1].via == "digest", f"Dee's posts: {posted}")
-            step.detail = f"Dee answered item #3 of her digest: posted in \u201c{talks.title}\u201d"
+            step.detail = (
+                f"Dee answered item #{number} of {len(pending)} in her digest: posted in "
+                f"\u201c{talks.title}\u201d"
+            )
 
         with play.step("a reply after the address expired gets an error email") as step:
             late_copy = self.latest(ada.address, "[Forum]")
@@ -305,7 +312,7 @@ class Loop:
                 self.site.clock.offset = timedelta()
             check(replied.details["outcome"] == "session_expired", replied.summary)
             notice = self.latest(ada.address, "")
-            check(notice.id != late_copy.id and notice.mail_from == "", "no error email arrived")
+            check(notice.id > late_copy.id, "no error email arrived")
             step.detail = f"outcome expired; Ada got \u201c{notice.subject}\u201d"
 
         with play.step("a bounce counts against the right recipient") as step:
