@@ -19,7 +19,7 @@ from postroom.store import Database, open_database
 from postroom.store.migrate import upgrade
 from support.postgres import fresh_database
 
-pytest_plugins = ["support.mailservers"]
+pytest_plugins = ["support.mailservers", "support.mailboxes"]
 
 # In CI the property tests run the same examples every time, so a red run is reproducible and
 # never a coin toss; on a developer's machine they explore new inputs on each run.

@@ -13,8 +13,7 @@ from postroom.compose import Email, Recipient
 from postroom.mailbox.fake import GmailFake
 from postroom.mailbox.jobs import discover_account
 from support.imapproxy import ImapProxy
-
-from .conftest import Stack, run_reconcile, send_and_deliver
+from support.mailboxes import Stack, run_reconcile, send_and_deliver
 
 pytestmark = pytest.mark.mailservers
 

@@ -27,9 +27,7 @@ from postroom.mailbox.capabilities import ImapCapabilities
 from postroom.mailbox.fake import GMAIL_CAPABILITY, GMAIL_LIST, SENT, TRASH, GmailFake
 from postroom.mailbox.folders import ListedFolder, Role, find_roles
 from postroom.mailbox.jobs import discover_account
-
-from .conftest import Stack, configure
-from .test_sent_dovecot import PDF, send
+from support.mailboxes import PDF, Stack, configure, send
 
 pytestmark = pytest.mark.mailservers
 
@@ -120,8 +118,7 @@ def test_a_provider_that_replaces_message_ids_is_searched_by_postroom_header(
 ) -> None:
     """Outlook.com and FastMail have been reported to replace the Message-ID of submitted
     mail: the copies are then found by X-Postroom-Email, and the account remembers it."""
-    from .conftest import run_reconcile, send_and_deliver
-    from .test_sent_dovecot import the_email
+    from support.mailboxes import run_reconcile, send_and_deliver, the_email
 
     fake = GmailFake()
     stack.add_account()

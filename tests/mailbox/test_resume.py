@@ -13,8 +13,7 @@ from postroom.compose import Email
 from postroom.mailbox.fake import SENT, TRASH, GmailFake
 from postroom.mailbox.jobs import discover_account
 from postroom.mailbox.login import AccountLogin
-
-from .conftest import Stack, run_reconcile, send_and_deliver
+from support.mailboxes import Stack, run_reconcile, send_and_deliver
 
 pytestmark = pytest.mark.mailservers
 
@@ -47,7 +46,7 @@ class Dying:
 
 
 def email(n: int) -> Email:
-    from .test_sent_dovecot import the_email
+    from support.mailboxes import the_email
 
     return the_email(f"resume {n}")
 
@@ -72,7 +71,7 @@ def kill_and_rerun(stack: Stack, base: Any, steps: int, check: Any, deliver: Any
 
 
 def test_dovecot_rerun_after_each_step(stack: Stack) -> None:
-    from .test_sent_dovecot import check_clean_sent, unrelated_mail
+    from support.mailboxes import check_clean_sent, unrelated_mail
 
     stack.add_account()
     unrelated_mail(stack)

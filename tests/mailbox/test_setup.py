@@ -12,8 +12,7 @@ from postroom.mailbox.capabilities import ImapCapabilities
 from postroom.mailbox.folders import KNOWN_NAMES, ListedFolder, Role, find_roles
 from postroom.mailbox.search import MAX_COMMAND, chunked, email_keys, or_chain, quote
 from postroom.mailbox.session import parse_appenduid, parse_copyuid, parse_uid_set
-
-from .conftest import Stack
+from support.mailboxes import Stack
 
 
 @pytest.mark.mailservers

@@ -13,7 +13,7 @@ from __future__ import annotations
 import smtplib
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -24,9 +24,8 @@ from postroom.compose import Email, Recipient
 from postroom.mailbox.jobs import discover_account
 from postroom.mailbox.watch import MailboxPoller, WatchedMailbox
 from postroom.store.models import DeliveryRow, EventRow, MailboxClaimRow
+from support.mailboxes import Stack, configure
 from support.messages import bounce
-
-from .conftest import Stack, configure
 
 pytestmark = pytest.mark.mailservers
 
@@ -168,6 +167,13 @@ def test_replies_and_a_bounce_in_the_senders_inbox(stack: Stack) -> None:
         reporting="dns; mx.example.test",
         sender="MAILER-DAEMON@mx.example.test",
     ).replace(b"\n", b"\r\n")
+    with stack.imap() as client:
+        # Years-old mail in the inbox: a first look at a sender's inbox leaves it alone.
+        client.append(
+            "INBOX",
+            reply_to(copies["bob@example.test"], "An old message.\n", n=99),
+            msg_time=datetime(2020, 1, 2, 3, 4, tzinfo=UTC),
+        )
     deliver(
         stack,
         [
@@ -177,7 +183,7 @@ def test_replies_and_a_bounce_in_the_senders_inbox(stack: Stack) -> None:
             raw_bounce,
         ],
     )
-    stack.servers.wait_for_mail("alice@example.test", "INBOX", count=4)
+    stack.servers.wait_for_mail("alice@example.test", "INBOX", count=5)
     poller = MailboxPoller(stack.room, WatchedMailbox("alice"), worker="one")
     account, session = poller.open()
     try:
@@ -208,7 +214,9 @@ def test_replies_and_a_bounce_in_the_senders_inbox(stack: Stack) -> None:
     score = stack.room.bounce_score(5)
     assert score is not None and score.hard_count == 1
     inbox = stack.folder("INBOX")
-    assert len(inbox) == 4 and all(b"\\Seen" not in v[b"FLAGS"] for v in inbox.values())
+    assert len(inbox) == 5 and all(b"\\Seen" not in v[b"FLAGS"] for v in inbox.values())
+    assert not [e for e in events(stack, "replied") if "old message" in e.data["text"]]
+    assert stack.account().state["watch"]["INBOX"]["last_uid"] == 5
 
 
 def test_postroom_worker_watches_the_configured_mailbox(stack: Stack) -> None:

@@ -63,7 +63,12 @@ def schedule_reconciliations(room: Postroom) -> int:
     delay = room.settings.mailbox.reconcile_delay
     queued = 0
     with room.database.transaction() as tx:
-        for email_id, last_sent in store.emails_to_reconcile(tx):
+        for email_id, last_sent, has_imap in store.emails_to_reconcile(tx):
+            if last_sent is None or not has_imap:
+                # Nothing was sent, or the account has no IMAP: nothing to reconcile, and the
+                # email is not looked at again.
+                store.set_sent_folder(tx, email_id, "none", only_if="null")
+                continue
             if not store.set_sent_folder(tx, email_id, "queued", only_if="null"):
                 continue
             queue.enqueue_job(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from postroom.accounts.model import Account
 from postroom.errors import ImapFailed, MailboxError
@@ -38,6 +38,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("postroom.mailbox")
 
 CLAIM_LEASE = timedelta(minutes=10)
+WATCH_KEY = "watch"
+
+
+def merge_watch_state(
+    tx: Any, account_id: int, folder: str, uidvalidity: int, last_uid: int, *, now: Any
+) -> None:
+    """Remember the highest UID looked at (an optimisation only: the claims decide), kept
+    on the account so a restarted worker goes on from there."""
+    from postroom.store.accounts import get_account as load
+    from postroom.store.accounts import merge_state
+
+    account = load(tx, id=account_id)
+    if account is None:
+        return
+    watched = dict(account.state.get(WATCH_KEY) or {})
+    previous = watched.get(folder) or {}
+    if (
+        previous.get("uidvalidity") == uidvalidity
+        and int(previous.get("last_uid") or 0) >= last_uid
+    ):
+        return
+    watched[folder] = {"uidvalidity": uidvalidity, "last_uid": last_uid}
+    merge_state(tx, account_id, {WATCH_KEY: watched}, now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +125,20 @@ class MailboxPoller:
         settings = room.settings.mailbox
         selected = session.select(folder)
         validity = selected.uidvalidity
-        start = self._last_uid.get(validity, 0) + 1
         self.stats.polls += 1
-        uids = [u for u in session.search(f"UID {start}:*".encode()) if u >= start]
+        if validity not in self._last_uid:
+            seen = (account.state.get(WATCH_KEY) or {}).get(folder) or {}
+            if seen.get("uidvalidity") == validity:
+                self._last_uid[validity] = int(seen.get("last_uid") or 0)
+        if validity in self._last_uid:
+            start = self._last_uid[validity] + 1
+            uids = [u for u in session.search(f"UID {start}:*".encode()) if u >= start]
+        else:
+            # First look at this folder (or it was recreated): what arrived since the account
+            # was added, not the years of mail a sender's inbox already holds.
+            since = account.created_at.strftime("%d-%b-%Y")
+            uids = session.search(f"SINCE {since}".encode())
+            self._last_uid[validity] = 0
         if not uids:
             return 0
         with room.database.transaction() as tx:
@@ -160,7 +194,10 @@ class MailboxPoller:
                         session.copy(claimed, settings.move_processed_to)
                         session.add_flags(claimed, ["\\Deleted"])
                         session.uid_expunge(claimed)
-        self._last_uid[validity] = max(uids)
+        if max(uids) > self._last_uid.get(validity, 0):
+            self._last_uid[validity] = max(uids)
+            with room.database.transaction() as tx:
+                merge_watch_state(tx, account.id, folder, validity, max(uids), now=room.clock())
         self.stats.handled += handled
         return handled
 

@@ -30,9 +30,9 @@ PENDING = ("queued", "deferred", "sending")
 # -- Sent reconciliation ---------------------------------------------------------------------
 
 
-def emails_to_reconcile(tx: Tx, *, limit: int = 100) -> list[tuple[int, datetime]]:
-    """Emails not reconciled yet whose copies are all final and at least one was sent, of
-    accounts with IMAP settings: (email id, when its last copy was sent)."""
+def emails_to_reconcile(tx: Tx, *, limit: int = 100) -> list[tuple[int, datetime | None, bool]]:
+    """Emails not looked at yet whose copies are all final: (email id, when its last copy
+    was sent or None when none was, whether its account has IMAP settings)."""
     e, d, a = EMAILS.c, DELIVERIES.c, ACCOUNTS.c
     pending = exists().where(and_(d.email_id == e.id, d.status.in_(PENDING)))
     last_sent = (
@@ -42,16 +42,15 @@ def emails_to_reconcile(tx: Tx, *, limit: int = 100) -> list[tuple[int, datetime
         .scalar_subquery()
     )
     query = (
-        select(e.id, last_sent.label("last_sent"))
-        .join(ACCOUNTS, a.id == e.account_id)
+        select(e.id, last_sent.label("last_sent"), a.imap_host)
+        .outerjoin(ACCOUNTS, a.id == e.account_id)
         .where(e.sent_folder.is_(None))
-        .where(a.imap_host.is_not(None))
         .where(~pending)
         .order_by(e.id)
         .limit(limit)
     )
     rows = _conn(tx).execute(query).all()
-    return [(int(r.id), r.last_sent) for r in rows if r.last_sent is not None]
+    return [(int(r.id), r.last_sent, bool(r.imap_host)) for r in rows]
 
 
 def set_sent_folder(tx: Tx, email_id: int, value: str, *, only_if: str | None = None) -> bool:
