@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright import sync_api as playwright_api
 
 from dashboard.conftest import PASSWORD, USER, board_app
 from postroom.access.tokens import Scope, create_token
@@ -31,8 +32,6 @@ from support.sending import settings_with_keys
 
 CHROMIUM = os.environ.get("POSTROOM_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 def free_port() -> int:

@@ -185,3 +185,38 @@ def test_an_unreachable_pixel_is_an_error_the_user_sees(
 def test_no_message_no_action(room: Postroom) -> None:
     with pytest.raises(CatcherError, match="no message #999"):
         actions.reply_message(room, 999, "hi")
+
+
+def test_a_soft_bounce_is_a_delay(caught_room: tuple[Postroom, Catcher]) -> None:
+    room, catcher = caught_room
+    ensure_account(room, catcher.host, catcher.port)
+    send_one(room, ["ed@example.net"])
+    with room.database.transaction() as tx:
+        [ed] = store.caught_page(tx, recipient="ed@example.net", start=None, limit=5).items
+    delayed = actions.bounce_message(room, ed.id, hard=False)
+    assert delayed.details["outcome"] == "delay_recorded", delayed.summary
+    assert room.events(type="deferred")
+    assert not room.events(type="bounced")
+
+
+def test_the_dsn_is_read_as_a_hard_bounce_of_the_copy() -> None:
+    from datetime import UTC, datetime
+
+    from postroom.catcher.mail import HARD, delivery_status_notification
+    from postroom.understand.bounces import classify_message
+
+    raw = b"From: a@example.test\r\nMessage-ID: <c1@example.test>\r\nSubject: s\r\n\r\nbody\r\n"
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    dsn = delivery_status_notification(
+        raw,
+        recipient="zed@example.net",
+        return_path="bounce+x@reply.example.test",
+        kind=HARD,
+        arrived=now,
+        now=now,
+        reporting_mta="catcher.localhost",
+    )
+    result = classify_message(parse(dsn))
+    assert result.is_bounce and result.original_message_id == "c1@example.test"
+    [failed] = result.recipients
+    assert (failed.address, failed.status, failed.hard) == ("zed@example.net", "5.1.1", True)

@@ -154,3 +154,34 @@ def test_bad_input_names_the_fix(tmp_path: Path) -> None:
         stdin="pw\n",
     )
     assert stdin.exit_code == 0, stdin.output
+
+
+def test_the_catcher_preset_sends_to_the_local_catcher(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config = _config(tmp_path)
+    assert _run(runner, config, "db", "upgrade").exit_code == 0
+    added = _run(
+        runner,
+        config,
+        "accounts",
+        "add",
+        "dev",
+        "--from",
+        "forum@example.test",
+        "--preset",
+        "catcher",
+    )
+    assert added.exit_code == 0, added.output
+    [account] = [
+        json.loads(line)
+        for line in _run(runner, config, "accounts", "list", "--json").output.splitlines()
+        if line.strip()
+    ]
+    assert account["smtp"] == {
+        "host": "127.0.0.1",
+        "port": 2525,
+        "security": "none",
+        "auth": "none",
+        "username": None,
+    }
+    assert account["envelope"] == "verp" and account["has_secret"] is False
