@@ -326,12 +326,22 @@ def scrub(text: str) -> str:
     white space, so only the words that may hold one are rewritten.
     """
     words = text.split()
-    for i, word in enumerate(words):
-        url = "://" in word or "www." in word.lower()
-        if url or "@" in word:
-            cut = _URL.sub(_url_host, word) if url else word
-            words[i] = ADDRESS.sub(" ", cut) if "@" in cut else cut
+    low = text.lower()
+    if "@" not in text and "://" not in text and "www." not in low:
+        return " ".join(words)
+    # Lower-casing keeps every white space and makes none, so the lower-cased words are the
+    # words, index by index: one lower() for the text instead of one a word.
+    words = [
+        word if "@" not in word and "://" not in word and "www." not in lowered else _scrub(word)
+        for word, lowered in zip(words, low.split(), strict=True)
+    ]
     return " ".join(" ".join(words).split())
+
+
+def _scrub(word: str) -> str:
+    """One word of :func:`scrub` that holds an address or a URL."""
+    cut = _URL.sub(_url_host, word) if "://" in word or "www." in word.lower() else word
+    return ADDRESS.sub(" ", cut) if "@" in cut else cut
 
 
 def _url_host(match: re.Match[str]) -> str:
