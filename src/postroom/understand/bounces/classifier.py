@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from email.message import Message
 
 from .arf import parse_feedback_report, returned_recipients
@@ -330,10 +331,32 @@ def _original_message_id(contents: Contents, own_id: str | None) -> str | None:
         if found:
             return found
     for text in contents.texts:
-        if "message-id" not in text.lower():
+        low = text.lower()
+        if "message-id" not in low:
             continue  # the pattern would be tried at every line start for nothing
-        for m in _ORIGINAL_ID.finditer(text):
-            found = message_id(m.group(1))
+        for value in _message_id_lines(text, low):
+            found = message_id(value)
             if found and found != own_id:
                 return found
     return None
+
+
+def _message_id_lines(text: str, low: str) -> Iterator[str]:
+    """What ``_ORIGINAL_ID.finditer(text)`` finds, in order; ``low`` is ``text.lower()``.
+
+    In US-ASCII text (where ``low`` keeps every index) only the lines where ``message-id:``
+    follows nothing but white space are tried, rather than the pattern at every position.
+    """
+    if not text.isascii():
+        yield from (m.group(1) for m in _ORIGINAL_ID.finditer(text))
+        return
+    resume = 0  # where the last match ended, as finditer resumes there
+    at = low.find("message-id:")
+    while at >= 0:
+        start = low.rfind("\n", 0, at) + 1
+        if at >= resume and (start == at or low[start:at].isspace()):
+            m = _ORIGINAL_ID.match(text, start)
+            if m is not None:
+                yield m.group(1)
+                resume = m.end()
+        at = low.find("message-id:", at + 1)
