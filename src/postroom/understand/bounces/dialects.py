@@ -63,6 +63,9 @@ _HEADER_LINE = re.compile(
 # The same at any line start, searched in "\n" + text: a literal first character lets the
 # search skip ahead, where "^" in MULTILINE mode is tried at every position.
 _HEADER_START = re.compile("\n" + _HEADER_LINE.pattern[1:], re.IGNORECASE)
+# Both for lower-cased US-ASCII text, where they match what the two above match.
+_HEADER_LINE_LOW = re.compile(_HEADER_LINE.pattern)
+_HEADER_START_LOW = re.compile(_HEADER_START.pattern)
 _CORE_HEADERS = frozenset(
     {"return-path", "received", "message-id", "date", "from", "subject", "to", "mime-version"}
 )
@@ -75,15 +78,24 @@ _REPLY_LINE = re.compile(r"^\s*[45]\d\d[ \-]")
 _TRANSCRIPT = re.compile(
     r"^\s*(?:<<<|>>>|(?:\.\.\. )?while talking to|[45]\d\d[ \-])", re.IGNORECASE
 )
-_POSITION = re.compile(
-    r"(?:^[ \t>*\-•|]*(?:\d+[.)]\s*)?(?:(?:final-|original-)?recipient(?:\(s\))?|address(?:es)?"
-    r"|rcpt to|to|user|mailbox|e-?mail)?\s*[:;]?\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$)"
-    r"|(?:rcpt to:?|deliver(?:ing|ed|y)? (?:of |your )?(?:mail |message |e-?mail )?(?:to|for)"
+# Recipient position, read on the text before an address on its line: the whole of it is a
+# list item or a field's label (_POSITION_ALONE), or it ends with a delivery phrase
+# (_POSITION_AFTER). The phrase is short, so only the end of the text is searched for it
+# (_POSITION_REACH characters before the white space and brackets that may end it).
+_POSITION_ALONE = re.compile(
+    r"[ \t>*\-•|]*(?:\d+[.)]\s*)?(?:(?:final-|original-)?recipient(?:\(s\))?|address(?:es)?"
+    r"|rcpt to|to|user|mailbox|e-?mail)?\s*[:;]?\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$",
+    re.IGNORECASE,
+)
+_POSITION_AFTER = re.compile(
+    r"(?:rcpt to:?|deliver(?:ing|ed|y)? (?:of |your )?(?:mail |message |e-?mail )?(?:to|for)"
     r"|recipient:?|addressed to|failed (?:for|to)|mail(?:box)? for|sent to|to the following"
     r" (?:recipient|address)e?s?(?:\(e?s\))?:?|could not (?:be )?deliver(?:ed)? to|user|to:)"
     r"\s*[<\"'(\[]*$",
     re.IGNORECASE,
 )
+# Longer than any phrase of _POSITION_AFTER ("to the following addresses(es):" is 31).
+_POSITION_REACH = 64
 _DAEMON = re.compile(
     r"^(?:mailer-daemon|post_?master|mail-daemon|maildaemon|mdaemon|no-?reply|noreply|root"
     r"|daemon|bounce[sd]?|mail\.?delivery|abuse|administrator|double-bounce)$",
@@ -118,14 +130,23 @@ class TextRecipient:
 def cut_returned(text: str) -> str:
     """The notice without the returned message that follows it (see the module docstring)."""
     text = text[:MAX_SCAN]
-    head = text[: _separator(text)]
+    low = text.lower()
+    end = _separator(text, low)
+    head = text[:end]
+    if text.isascii():
+        # Lower-casing US-ASCII keeps every index: the lower-cased head is searched without
+        # IGNORECASE, which costs twice as much at every line start.
+        start, line = _HEADER_START_LOW, _HEADER_LINE_LOW
+        scanned = low[:end]
+    else:
+        start, line, scanned = _HEADER_START, _HEADER_LINE, head
     # Offsets in "\n" + head: a match starts at the newline before its line, at head's index
     # of that line's start less one.
-    for m in _HEADER_START.finditer("\n" + head):
+    for m in start.finditer("\n" + scanned):
         # Two or more core fields in one block: the returned message's header (RFC 5322 2.2).
         names = {m.group(1).lower()}
-        for nxt in head[m.end() - 1 :].split("\n", 10)[1:10]:
-            nm = _HEADER_LINE.match(nxt)
+        for nxt in scanned[m.end() - 1 :].split("\n", 10)[1:10]:
+            nm = line.match(nxt)
             if nm:
                 names.add(nm.group(1).lower())
             elif not nxt[:1].isspace() or not nxt.strip():
@@ -146,9 +167,9 @@ def inline_returned(rest: str) -> Part | None:
     return Part(parse_fields(block[:MAX_SCAN], READ_FIELDS), b"")
 
 
-def _separator(text: str) -> int:
-    """Where a separator line ("------ Original message ------") starts, else the length."""
-    low = text.lower()
+def _separator(text: str, low: str) -> int:
+    """Where a separator line ("------ Original message ------") starts, else the length;
+    ``low`` is ``text.lower()``."""
     # Matches come in the order of their ends, so line by line.
     for last, length in _SEPARATOR.iter(low):
         begin, end = last + 1 - length, last + 1
@@ -243,11 +264,21 @@ def _mentions(
                 strong.append((index, address))
             elif _is_quoted_field(lines, index):
                 weak.append((index, address))
-            elif _POSITION.search(before) or _REPLY_LINE.match(before):
+            elif _in_position(before) or _REPLY_LINE.match(before):
                 strong.append((index, address))
             else:
                 weak.append((index, address))
     return strong, weak
+
+
+def _in_position(before: str) -> bool:
+    """Whether the text before an address on its line puts it in recipient position."""
+    if _POSITION_ALONE.match(before):
+        return True
+    # The phrase ends where the closing white space and brackets begin: those stripped, the
+    # phrase lies within the last _POSITION_REACH characters.
+    end = len(before.rstrip("<\"'([").rstrip())
+    return _POSITION_AFTER.search(before, max(0, end - _POSITION_REACH)) is not None
 
 
 def _is_quoted_field(lines: list[str], index: int) -> bool:
@@ -326,12 +357,22 @@ def scrub(text: str) -> str:
     white space, so only the words that may hold one are rewritten.
     """
     words = text.split()
-    for i, word in enumerate(words):
-        url = "://" in word or "www." in word.lower()
-        if url or "@" in word:
-            cut = _URL.sub(_url_host, word) if url else word
-            words[i] = ADDRESS.sub(" ", cut) if "@" in cut else cut
+    low = text.lower()
+    if "@" not in text and "://" not in text and "www." not in low:
+        return " ".join(words)
+    # Lower-casing keeps every white space and makes none, so the lower-cased words are the
+    # words, index by index: one lower() for the text instead of one a word.
+    words = [
+        word if "@" not in word and "://" not in word and "www." not in lowered else _scrub(word)
+        for word, lowered in zip(words, low.split(), strict=True)
+    ]
     return " ".join(" ".join(words).split())
+
+
+def _scrub(word: str) -> str:
+    """One word of :func:`scrub` that holds an address or a URL."""
+    cut = _URL.sub(_url_host, word) if "://" in word or "www." in word.lower() else word
+    return ADDRESS.sub(" ", cut) if "@" in cut else cut
 
 
 def _url_host(match: re.Match[str]) -> str:

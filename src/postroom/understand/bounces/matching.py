@@ -158,6 +158,11 @@ _STAGE_WORDS: tuple[tuple[str, str, bool], ...] = (
     ("ehlo", "conn", True),
     ("greeting", "conn", False),
 )
+# All of them in one pass (pyahocorasick): each occurrence as (its last index, its word's row).
+_STAGE_SCAN = ahocorasick.Automaton()
+for _number, (_word, _stage, _bounded) in enumerate(_STAGE_WORDS):
+    _STAGE_SCAN.add_word(_word, _number)
+_STAGE_SCAN.make_automaton()
 # The digit first, then a look back at the character before it: a pattern that opens with a
 # character class lets the search skip ahead; one that opens with a lookbehind is tried at
 # every position (four times slower over a notice).
@@ -187,18 +192,23 @@ def find_command(text: str) -> str | None:
     """
     low = text[:1500].lower()
     found: list[tuple[int, str]] = []
-    for word, stage, bounded in _STAGE_WORDS:
-        i = low.find(word)
-        while i >= 0:
-            end = i + len(word)
-            # Postfix and Sendmail write "RCPT_TO" in some logs; Exim writes "MAIL FROM:<x>".
-            if not bounded or (
-                not _word_char(low, i - 1)
-                and (not _word_char(low, end) or (stage == "rcpt" and low.startswith("_to", end)))
-                and not _in_name(low, i, end)
-            ):
-                found.append((i, stage))
-            i = low.find(word, end)
+    # Each word's occurrences are read left to right, each search resuming after the last
+    # one found: where one word's occurrences overlap, only the first of them counts.
+    resume = [0] * len(_STAGE_WORDS)
+    for last, number in _STAGE_SCAN.iter(low):
+        word, stage, bounded = _STAGE_WORDS[number]
+        end = last + 1
+        i = end - len(word)
+        if i < resume[number]:
+            continue
+        resume[number] = end
+        # Postfix and Sendmail write "RCPT_TO" in some logs; Exim writes "MAIL FROM:<x>".
+        if not bounded or (
+            not _word_char(low, i - 1)
+            and (not _word_char(low, end) or (stage == "rcpt" and low.startswith("_to", end)))
+            and not _in_name(low, i, end)
+        ):
+            found.append((i, stage))
     if not found:
         return None
     found.sort()

@@ -46,12 +46,14 @@ class Part:
 
     def get(self, name: str) -> str | None:
         """The first value of field ``name`` (lower case, one of :data:`READ_FIELDS`), or None."""
-        if name not in READ_FIELDS:
-            raise KeyError(f"{name!r} is not kept: add it to mime.READ_FIELDS")
-        if self._first is None:
+        first = self._first
+        if first is None:
             # Built once: the classifier asks a header for a dozen fields.
-            self._first = dict(reversed(self.fields))
-        return self._first.get(name)
+            first = self._first = dict(reversed(self.fields))
+        value = first.get(name)
+        if value is None and name not in READ_FIELDS:
+            raise KeyError(f"{name!r} is not kept: add it to mime.READ_FIELDS")
+        return value
 
     def get_all(self, name: str) -> list[str]:
         """Every value of field ``name`` (lower case), in order."""
@@ -115,6 +117,8 @@ def parse_fields(block: str, names: frozenset[str] | None = None) -> list[tuple[
     neither a field nor a continuation are skipped: truncated or mangled headers are read as far
     as they go. With ``names``, only those fields are kept (and only their lines unfolded).
     """
+    if names is None:
+        return _every_field(block)
     fields: list[tuple[str, str]] = []
     keep = True  # whether the last field opened is kept (its continuation lines with it)
     for line in block.split("\n"):
@@ -126,13 +130,37 @@ def parse_fields(block: str, names: frozenset[str] | None = None) -> list[tuple[
                 fields[-1] = (name, f"{value} {line.strip()}" if value else line.strip())
             continue
         name, colon, value = line.partition(":")
+        if not colon:
+            continue  # neither a field nor a continuation
         name = name.rstrip(" \t")
-        # str methods instead of a regular expression: this runs on every header line.
+        key = name.lower()
+        # str methods instead of a regular expression: this runs on every header line. A
+        # kept name is a valid one when it is US-ASCII (a KELVIN SIGN lower-cases to "k");
+        # the validity of another matters only while it would end a kept field.
+        if key in names:
+            if name.isascii():
+                keep = True
+                fields.append((key, value.strip()))
+        elif keep and name.isascii() and name.isprintable() and name and " " not in name:
+            keep = False
+    return fields
+
+
+def _every_field(block: str) -> list[tuple[str, str]]:
+    """:func:`parse_fields` without ``names``: every field."""
+    fields: list[tuple[str, str]] = []
+    for line in block.split("\n"):
+        if not line:
+            continue
+        if line[0] in " \t":
+            if fields:
+                name, value = fields[-1]
+                fields[-1] = (name, f"{value} {line.strip()}" if value else line.strip())
+            continue
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
         if colon and name.isascii() and name.isprintable() and name and " " not in name:
-            name = name.lower()
-            keep = names is None or name in names
-            if keep:
-                fields.append((name, value.strip()))
+            fields.append((name.lower(), value.strip()))
     return fields
 
 
@@ -155,6 +183,8 @@ def parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:
     if "/" not in ctype:
         ctype = "text/plain"
     params: dict[str, str] = {}
+    if not rest:
+        return ctype, params
     for m in _PARAM.finditer(";" + rest):
         v = m.group(2)
         if v.startswith('"'):

@@ -72,10 +72,19 @@ _IMAIL_REASONS = {
 }
 
 
+# Every suffix above: a recipient none of whose names ends in one has no rule here.
+_ANY = _KDDI + _DOCOMO + _YAHOO + _UNITED_INTERNET + _QQ
+
+
+def _dotted(name: str) -> str:
+    """A host or domain name as ``.name``, lower-cased: what ends with a suffix above if it is
+    that suffix's domain or under it."""
+    return "." + name.strip().strip(".").lower()
+
+
 def _at(name: str, suffixes: tuple[str, ...]) -> bool:
     """Whether a host or domain name is one of ``suffixes``' domains or under one."""
-    name = "." + name.strip().strip(".").lower()
-    return any(name.endswith(s) for s in suffixes)
+    return _dotted(name).endswith(suffixes)
 
 
 def provider_reason(
@@ -92,16 +101,17 @@ def provider_reason(
     is in them); ``host`` the remote MTA; ``command`` as :func:`.matching.find_command` gives
     it. Only a recipient of one of these systems has its text read (and lower-cased).
     """
-    domain = address.rpartition("@")[2]
-    kddi = _at(domain, _KDDI) or bool(host and _at(host, _KDDI))
-    docomo = _at(domain, _DOCOMO) or bool(host and _at(host, _DOCOMO))
-    yahoo = bool(host and _at(host, _YAHOO))
+    domain = _dotted(address.rpartition("@")[2])
+    remote = _dotted(host) if host else ""
     hotmail = bool(origin.reporter) and command is None and _at(origin.reporter, _HOTMAIL)
     imail = origin.mailer.startswith("<smtp32 ")
-    united = bool(host and _at(host, _UNITED_INTERNET)) or _at(domain, _UNITED_INTERNET)
-    qq = bool(host and _at(host, _QQ)) or _at(domain, _QQ)
-    if not (kddi or docomo or yahoo or hotmail or imail or united or qq):
-        return None
+    if not (hotmail or imail or domain.endswith(_ANY) or remote.endswith(_ANY)):
+        return None  # the common case, told by two suffix tests
+    kddi = domain.endswith(_KDDI) or remote.endswith(_KDDI)
+    docomo = domain.endswith(_DOCOMO) or remote.endswith(_DOCOMO)
+    yahoo = remote.endswith(_YAHOO)
+    united = remote.endswith(_UNITED_INTERNET) or domain.endswith(_UNITED_INTERNET)
+    qq = remote.endswith(_QQ) or domain.endswith(_QQ)
     low = text[:3072].lower()
     if kddi and "user unknown" in low:
         if _KDDI_NAMED.search(low):

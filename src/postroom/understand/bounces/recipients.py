@@ -70,14 +70,17 @@ def build(
     RFC 3464 report without ``Remote-MTA`` nor an SMTP diagnostic).
     """
     diag = " ".join(diagnostic.split()) if diagnostic else None
-    text = diag or " ".join(context.split())
+    # The context's words on one line, when no diagnostic stands for it (the lone recipient's
+    # context is the whole notice: collapsed once, not once for each use).
+    flat = None if diag else " ".join(context.split())
+    text = diag or flat or ""
     status = choose_status(status, diag, context)
     reply_code = find_reply_code(diag or context)
     if action in ("delivered", "relayed", "expanded"):
         return RecipientResult(
             address, action, status, "delivered", False, diag, remote_host, reply_code
         )
-    clean = scrub(text if diag else context)
+    clean = scrub(text)  # scrub(context) is scrub(flat): scrub reads words, not spacing
     command = find_command(context) or (find_command(diag) if diag else None)
     if command is None and local and remote_host is None and reply_code is None:
         # No remote server answered: the reporting MTA, which holds the mailbox, refused the
@@ -120,7 +123,7 @@ def build(
         status,
         reason,
         hard,
-        diag or (" ".join(context.split()) or None),
+        diag or flat or None,
         remote_host,
         reply_code,
         inferred,

@@ -87,6 +87,12 @@ for _vendor, _code, _words, _reason, _source in VENDOR_CODES:
         _BY_CODE.setdefault(_code, []).append((_vendor, _compiled, _reason))
 
 
+# The rows of each status code met so far: the ranges' expressions run once per code. A code
+# is "d.d.ddd" at most (statuses.STATUS), so the table stays small; a bound keeps it so.
+_ROWS: dict[str, list[tuple[str, re.Pattern[str] | None, str]]] = {}
+_ROWS_KEPT = 4096
+
+
 def _under(name: str | None, suffixes: tuple[str, ...]) -> bool:
     host = "." + (name or "").strip().strip(".").lower()
     return host != "." and host.endswith(suffixes)
@@ -96,11 +102,17 @@ def vendor_reason(
     status: str | None, text: str, remote_host: str | None, reporter: str
 ) -> str | None:
     """The reason a vendor's own code table gives ``status``, or None (see the module)."""
-    rows = _BY_CODE.get(status or "") or [
-        (vendor, words, reason)
-        for code, vendor, words, reason in _RANGES
-        if status and code.fullmatch(status)
-    ]
+    if not status:
+        return None
+    rows = _ROWS.get(status)
+    if rows is None:
+        rows = _BY_CODE.get(status) or [
+            (vendor, words, reason)
+            for code, vendor, words, reason in _RANGES
+            if code.fullmatch(status)
+        ]
+        if len(_ROWS) < _ROWS_KEPT:
+            _ROWS[status] = rows
     if not rows:
         return None
     low = text[:3072].lower()
