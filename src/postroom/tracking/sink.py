@@ -92,7 +92,11 @@ class EventWriter:
         self._copies: OrderedDict[int, CopyInfo | None] = OrderedDict()
         self._clicks: dict[int, deque[tuple[float, int]]] = {}
 
-    def _lookup(self, conn: Any, ids: set[int]) -> None:
+    def _lookup(self, conn: Any, ids: set[int]) -> dict[int, CopyInfo | None]:
+        # Make room first: evicting after the look-up could drop this batch's own copies.
+        while self._copies and len(self._copies) + len(ids) > CACHE_SIZE:
+            self._copies.popitem(last=False)
+        batch = {i: self._copies[i] for i in ids if i in self._copies}
         missing = [i for i in ids if i not in self._copies]
         for start in range(0, len(missing), 5000):
             chunk = missing[start : start + 5000]
@@ -115,8 +119,8 @@ class EventWriter:
                     bool(options.get("clicks", True)),
                 )
             self._copies.update(found)
-        while len(self._copies) > CACHE_SIZE:
-            self._copies.popitem(last=False)
+            batch.update(found)
+        return batch
 
     def _burst(self, hit: Hit, at: float) -> int:
         """Distinct links of the copy clicked within the burst span, this one included."""
@@ -131,10 +135,10 @@ class EventWriter:
         return len({link for when, link in recent if at - when <= span})
 
     def rows(self, conn: Any, hits: Sequence[Hit]) -> list[dict[str, Any]]:
-        self._lookup(conn, {hit.delivery_id for hit in hits})
+        copies = self._lookup(conn, {hit.delivery_id for hit in hits})
         rows: list[dict[str, Any]] = []
         for hit in hits:
-            copy = self._copies.get(hit.delivery_id)
+            copy = copies.get(hit.delivery_id)
             click = hit.kind == HitKind.CLICK
             if copy is None or not (copy.clicks if click else copy.opens):
                 continue
