@@ -23,6 +23,7 @@ from postroom.errors import ConfigError
 DEFAULT_CONFIG_FILE = "postroom.toml"
 DEFAULT_DATABASE_URL = "sqlite:///postroom.db"
 DEFAULT_OUTBOX = "outbox"
+DEFAULT_SPOOL = "spool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +78,37 @@ class SendingSettings:
 @dataclass(frozen=True, slots=True)
 class TrackingSettings:
     """Where recipients reach ``postroom serve`` (the pixel, click and unsubscribe URLs of
-    every copy start with ``base_url``) and whether copies are tracked at all."""
+    every copy start with ``base_url``), whether copies are tracked at all, and how hits are
+    judged and recorded (docs/tracking.md).
+
+    ``anonymous``: opens and clicks are counted per email without the copy, recipient, user,
+    address or User-Agent. ``machine_window``: a hit this soon after the copy's delivery is a
+    machine's (a scanner or a prefetch). ``machine_lists``: a TOML file replacing the built-in
+    lists of proxies and scanners (empty: built-in). ``flush_interval``: how often the event
+    sink writes (a crash loses at most this much). ``spool_dir``: where hits wait while the
+    database is down. ``forwarded_for``: take the client address from the last
+    X-Forwarded-For entry (only behind a proxy that sets it).
+    """
 
     base_url: str = "http://localhost:8025"
     enabled: bool = True
+    anonymous: bool = False
+    machine_window: timedelta = timedelta(seconds=15)
+    machine_lists: str = ""
+    flush_interval: timedelta = timedelta(milliseconds=100)
+    spool_dir: str = "spool"
+    forwarded_for: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """How webhooks are delivered: ``timeout`` per POST; an endpoint failing without a
+    success for ``disable_after`` is disabled (an event says so); the worker looks for new
+    events every ``fanout_interval``."""
+
+    timeout: timedelta = timedelta(seconds=10)
+    disable_after: timedelta = timedelta(days=5)
+    fanout_interval: timedelta = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +161,7 @@ class Settings:
     sending: SendingSettings = field(default_factory=SendingSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     mailbox: MailboxSettings = field(default_factory=MailboxSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     source: str = "defaults"
 
     def clone(self, **changes: Any) -> Settings:
@@ -225,6 +254,10 @@ def _as_addresses(key: str, value: Any) -> tuple[str, ...]:
 
 def _as_seconds(key: str, value: Any) -> timedelta:
     return timedelta(seconds=_as_float(key, value))
+
+
+def _as_millis(key: str, value: Any) -> timedelta:
+    return timedelta(milliseconds=_as_float(key, value))
 
 
 def _as_bool(key: str, value: Any) -> bool:
@@ -366,6 +399,15 @@ _SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
     ("mailbox", "idle"): ("mailbox.idle", _as_bool),
     ("mailbox", "processed_keyword"): ("mailbox.processed_keyword", _as_keyword),
     ("mailbox", "move_processed_to"): ("mailbox.move_processed_to", _as_str_or_empty),
+    ("tracking", "anonymous"): ("tracking.anonymous", _as_bool),
+    ("tracking", "machine_window_seconds"): ("tracking.machine_window", _as_seconds),
+    ("tracking", "machine_lists"): ("tracking.machine_lists", _as_str_or_empty),
+    ("tracking", "flush_interval_ms"): ("tracking.flush_interval", _as_millis),
+    ("tracking", "spool_dir"): ("tracking.spool_dir", _as_str),
+    ("tracking", "forwarded_for"): ("tracking.forwarded_for", _as_bool),
+    ("webhooks", "timeout_seconds"): ("webhooks.timeout", _as_seconds),
+    ("webhooks", "disable_after_days"): ("webhooks.disable_after", _as_days),
+    ("webhooks", "fanout_interval_seconds"): ("webhooks.fanout_interval", _as_seconds),
 }
 
 
@@ -418,6 +460,8 @@ def load_settings(
         base = config_path.absolute().parent
         values.setdefault("database_url", DEFAULT_DATABASE_URL)
         values.setdefault("error_mail.outbox_dir", DEFAULT_OUTBOX)
+        values.setdefault("tracking.spool_dir", DEFAULT_SPOOL)
+        values.setdefault("tracking.machine_lists", "")
         for attr, resolve in _PATHS.items():
             values[attr] = resolve(values[attr], base)
     for (table, key), (attr, conv) in _SCHEMA.items():
@@ -447,6 +491,8 @@ def _resolve_path(value: str, base: Path) -> str:
 _PATHS: dict[str, Callable[[str, Path], str]] = {
     "database_url": resolve_sqlite_url,
     "error_mail.outbox_dir": _resolve_path,
+    "tracking.spool_dir": _resolve_path,
+    "tracking.machine_lists": _resolve_path,
 }
 
 
@@ -458,6 +504,7 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
         "sending": {},
         "tracking": {},
         "mailbox": {},
+        "webhooks": {},
     }
     for attr, value in values.items():
         head, _, tail = attr.partition(".")
@@ -471,6 +518,7 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
         sending=SendingSettings(**nested["sending"]),
         tracking=TrackingSettings(**nested["tracking"]),
         mailbox=MailboxSettings(**nested["mailbox"]),
+        webhooks=WebhookSettings(**nested["webhooks"]),
         **top,
     )
     if settings.sending.batch < 1:
@@ -479,6 +527,10 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
         raise ConfigError("sending.lease_seconds", "is below 5 seconds", "use e.g. 120")
     if settings.bounces.threshold <= 0:
         raise ConfigError("bounces.threshold", "must be above 0", "use e.g. 3")
+    if not 1 <= settings.tracking.flush_interval.total_seconds() * 1000 <= 10_000:
+        raise ConfigError(
+            "tracking.flush_interval_ms", "must be 1 to 10000", "use 100 (a crash loses that much)"
+        )
     if settings.max_message_bytes < 1024:
         raise ConfigError("inbound.max_message_bytes", "is below 1 KiB", "use e.g. 26214400")
     return settings
@@ -579,6 +631,18 @@ suppress_gone = true
 # start with this. Set enabled = false to track nothing anywhere.
 base_url = "http://localhost:8025"
 enabled = true
+# Count opens and clicks per email only, tied to no copy, recipient or address.
+anonymous = false
+# A hit this many seconds after its copy was delivered is a machine's (a scanner, a prefetch).
+machine_window_seconds = 15
+# A TOML file of proxies and scanners replacing the built-in lists ("" = built-in).
+machine_lists = ""
+# The event sink writes at least this often; a crash loses at most this much.
+flush_interval_ms = 100
+# Where hits wait while the database is down (replayed once when it is back).
+spool_dir = "spool"
+# Behind a reverse proxy that sets X-Forwarded-For, take the client address from it.
+forwarded_for = false
 
 [mailbox]
 # Sent folder reconciliation for accounts with IMAP settings: the copies the provider filed
@@ -593,4 +657,10 @@ poll_seconds = 60
 idle = true
 processed_keyword = "$Postroom"
 move_processed_to = ""
+
+[webhooks]
+timeout_seconds = 10
+# An endpoint failing for this long without one success is disabled (an event says so).
+disable_after_days = 5
+fanout_interval_seconds = 1
 """

@@ -456,3 +456,59 @@ class CatcherMessageRow(Base):
     size: Mapped[int] = mapped_column(Integer)
     actions: Mapped[Any] = mapped_column(MailJSON, default=list)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+# --- tracking and webhooks ----------------------------------------------------------------------
+
+
+class TrackingSpoolRow(Base):
+    """A spooled batch of tracking hits (written while the database was down) that has been
+    replayed into ``events``: inserted in the replay's own transaction, so a batch replayed
+    once is never replayed again, even when the process died before removing its file."""
+
+    __tablename__ = "tracking_spool"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    replayed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    events: Mapped[int] = mapped_column(Integer)
+
+
+class WebhookEndpointRow(Base):
+    """Where events (or, with ``handler``, one module's replies) are POSTed, signed the
+    Standard Webhooks way with ``secret`` (``whsec_`` + base64 of the key)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(200))
+    event_types: Mapped[Any] = mapped_column(JSON, default=list)  # empty: every type
+    handler: Mapped[str | None] = mapped_column(String(100), nullable=True, unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # last event id fanned out
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WebhookMessageRow(Base):
+    """One event (or reply) for one endpoint: its ``msg_id`` is the ``webhook-id`` header,
+    the idempotency key a receiver deduplicates on; retried until delivered."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (
+        Index("ux_webhook_messages_event", "endpoint_id", "event_id", unique=True),
+        Index("ix_webhook_messages_endpoint", "endpoint_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    msg_id: Mapped[str] = mapped_column(String(40), unique=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[Any] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,407 @@
+"""The event sink: hits in, judged events out, in batches, never lost and never twice.
+
+- :class:`EventWriter` turns a batch of hits into ``events`` rows in one transaction: it looks
+  up the copies (deliveries) the hits name, judges each hit (:mod:`postroom.tracking.judge`)
+  and inserts the rows (SQLAlchemy's multi-row ``executemany``: batched ``INSERT ... VALUES``
+  on PostgreSQL, ``executemany`` on SQLite in WAL mode).
+- :class:`EventSink` holds the hits that arrived since the last write and writes them at
+  least every ``interval`` (default 100 ms). When the database is down the batch goes to the
+  :class:`~postroom.tracking.spool.Spool` instead, and spooled batches are replayed, in order
+  and exactly once, before anything newer is written.
+- :class:`SinkServer` runs a sink in its own process (``postroom serve`` starts it beside the
+  HTTP workers): workers send hit lines over a Unix socket, and the one thread here reads
+  them and writes, so no database work ever runs on a request's event loop (the lesson of
+  ../shared/docs/PERFORMANCE.md: a flush competing with the request path ruins p99).
+  A graceful stop reads every worker to its end and writes everything; a crash loses what
+  arrived since the last write, at most one interval.
+- :class:`ThreadSink` runs a sink on a thread of the web process itself, for an app built
+  without ``postroom serve`` (tests, a development server).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from postroom.errors import StoreUnavailable
+from postroom.outcomes import EventType
+from postroom.tracking.hits import Hit, HitKind, parse_hit
+from postroom.tracking.judge import Judge, load_lists
+from postroom.tracking.spool import Spool
+
+if TYPE_CHECKING:
+    from postroom.settings import TrackingSettings
+    from postroom.store import Database
+
+from postroom.store.models import DeliveryRow, EmailRow, EventRow, TrackingSpoolRow
+
+log = logging.getLogger("postroom.tracking")
+
+EVENTS = cast(Table, EventRow.__table__)
+DELIVERIES = cast(Table, DeliveryRow.__table__)
+EMAILS = cast(Table, EmailRow.__table__)
+SPOOLED = cast(Table, TrackingSpoolRow.__table__)
+CACHE_SIZE = 200_000
+BURST_MEMORY = 10.0  # seconds of clicks kept per copy for the "all links at once" rule
+
+
+@dataclass(frozen=True, slots=True)
+class CopyInfo:
+    """What the judgement and the event need of one copy."""
+
+    delivery_id: int
+    email_id: int
+    recipient: str
+    user_id: int | None
+    sent_at: datetime | None
+    opens: bool
+    clicks: bool
+
+
+@dataclass
+class SinkStats:
+    hits: int = 0  # hits received
+    recorded: int = 0  # events written (directly or from the spool)
+    skipped: int = 0  # hits of unknown copies, or of copies not tracked
+    spooled: int = 0  # hits written to the spool
+    replayed: int = 0  # spooled hits written to the database
+    flushes: int = 0
+    longest_flush: float = 0.0
+
+
+class EventWriter:
+    """Writes batches of hits as events (one transaction per batch)."""
+
+    def __init__(self, database: Database, settings: TrackingSettings) -> None:
+        self.database = database
+        self.anonymous = settings.anonymous
+        self.judge = Judge(load_lists(settings.machine_lists), window=settings.machine_window)
+        self._copies: OrderedDict[int, CopyInfo | None] = OrderedDict()
+        self._clicks: dict[int, deque[tuple[float, int]]] = {}
+
+    def _lookup(self, conn: Any, ids: set[int]) -> dict[int, CopyInfo | None]:
+        # Make room first: evicting after the look-up could drop this batch's own copies.
+        while self._copies and len(self._copies) + len(ids) > CACHE_SIZE:
+            self._copies.popitem(last=False)
+        batch = {i: self._copies[i] for i in ids if i in self._copies}
+        missing = [i for i in ids if i not in self._copies]
+        for start in range(0, len(missing), 5000):
+            chunk = missing[start : start + 5000]
+            found = dict.fromkeys(chunk)
+            d, e = DELIVERIES.c, EMAILS.c
+            rows = conn.execute(
+                select(d.id, d.email_id, d.address, d.user_id, d.sent_at, d.created_at, e.options)
+                .join(EMAILS, e.id == d.email_id)
+                .where(d.id.in_(chunk))
+            )
+            for row in rows:
+                options = dict(row.options or {})
+                found[row.id] = CopyInfo(
+                    row.id,
+                    row.email_id,
+                    row.address,
+                    row.user_id,
+                    row.sent_at or row.created_at,
+                    bool(options.get("opens", True)),
+                    bool(options.get("clicks", True)),
+                )
+            self._copies.update(found)
+            batch.update(found)
+        return batch
+
+    def _burst(self, hit: Hit, at: float) -> int:
+        """Distinct links of the copy clicked within the burst span, this one included."""
+        recent = self._clicks.setdefault(hit.delivery_id, deque())
+        while recent and at - recent[0][0] > BURST_MEMORY:
+            recent.popleft()
+        recent.append((at, hit.link or 0))
+        span = self.judge.burst_seconds
+        if len(self._clicks) > 50_000:  # forget copies not clicked lately
+            for key in [k for k, q in self._clicks.items() if not q or at - q[-1][0] > span]:
+                del self._clicks[key]
+        return len({link for when, link in recent if at - when <= span})
+
+    def rows(self, conn: Any, hits: Sequence[Hit]) -> list[dict[str, Any]]:
+        copies = self._lookup(conn, {hit.delivery_id for hit in hits})
+        rows: list[dict[str, Any]] = []
+        for hit in hits:
+            copy = copies.get(hit.delivery_id)
+            click = hit.kind == HitKind.CLICK
+            if copy is None or not (copy.clicks if click else copy.opens):
+                continue
+            at = hit.at_ns / 1e9
+            occurred = datetime.fromtimestamp(at, UTC)
+            since = (occurred - copy.sent_at).total_seconds() if copy.sent_at else None
+            verdict = self.judge.judge(
+                click=click,
+                method=hit.method,
+                ip=hit.ip,
+                agent=hit.agent,
+                since_delivery=since,
+                links_in_burst=self._burst(hit, at) if click else 1,
+            )
+            data: dict[str, Any] = {"label": str(verdict.label), "reason": verdict.reason}
+            if click:
+                data["link"] = hit.link
+            row: dict[str, Any] = {
+                "type": str(EventType.CLICKED if click else EventType.OPENED),
+                "occurred_at": occurred,
+                "email_id": copy.email_id,
+                "delivery_id": None,
+                "recipient": None,
+                "user_id": None,
+                "module": None,
+                "inbound_id": None,
+                "machine": verdict.machine,
+                "data": data,
+            }
+            if not self.anonymous:
+                row.update(delivery_id=copy.delivery_id, recipient=copy.recipient)
+                row["user_id"] = copy.user_id
+                data.update(
+                    method=hit.method,
+                    ip=hit.ip,
+                    agent=hit.agent,
+                    seconds_after_delivery=None if since is None else round(since, 3),
+                )
+            rows.append(row)
+        return rows
+
+    def write(self, hits: Sequence[Hit], *, spool_name: str | None = None) -> tuple[int, int]:
+        """Write ``hits``; returns (events written, hits skipped). With ``spool_name``, the
+        batch is written only when that spooled batch was not replayed before (else (0, 0))."""
+        with self.database.connect() as conn:
+            if spool_name is not None:
+                insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(
+                    SPOOLED
+                ).on_conflict_do_nothing(index_elements=["name"])
+                done = conn.execute(
+                    insert,
+                    {"name": spool_name, "replayed_at": datetime.now(UTC), "events": len(hits)},
+                )
+                if not done.rowcount:
+                    return 0, 0
+            rows = self.rows(conn, hits)
+            if rows:
+                conn.execute(EVENTS.insert(), rows)
+        return len(rows), len(hits) - len(rows)
+
+
+@dataclass
+class EventSink:
+    """Pending hits and the rhythm of writing them (thread-safe :meth:`add`)."""
+
+    writer: EventWriter
+    spool: Spool
+    interval: float = 0.1
+    retry: float = 1.0  # how often a down database is tried again
+    stats: SinkStats = field(default_factory=SinkStats)
+    _pending: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _down_until: float = 0.0
+    _flushing: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_lines(self, lines: Sequence[str]) -> None:
+        with self._lock:
+            self._pending.extend(lines)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> None:
+        """Write what is pending (spooled batches first); spool it when the database is down."""
+        with self._flushing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            started = time.monotonic()
+            hits = [h for h in map(parse_hit, batch) if h is not None]
+            self.stats.hits += len(hits)
+            if started < self._down_until or not self._replay():
+                self._to_spool(batch, hits)
+            else:
+                try:
+                    written, skipped = self.writer.write(hits)
+                    self.stats.recorded += written
+                    self.stats.skipped += skipped
+                except StoreUnavailable as exc:
+                    self._went_down(exc)
+                    self._to_spool(batch, hits)
+            took = time.monotonic() - started
+            self.stats.flushes += 1
+            self.stats.longest_flush = max(self.stats.longest_flush, took)
+
+    def _to_spool(self, batch: list[str], hits: list[Hit]) -> None:
+        if hits:
+            self.spool.append(h.line() for h in hits)
+            self.stats.spooled += len(hits)
+
+    def _went_down(self, exc: Exception) -> None:
+        if not self._down_until:
+            log.warning("database unavailable, spooling hits to %s: %s", self.spool.directory, exc)
+        self._down_until = time.monotonic() + self.retry
+
+    def _replay(self) -> bool:
+        """Replay spooled batches, oldest first; False when the database is still down."""
+        for name in self.spool.names():
+            hits = [h for h in map(parse_hit, self.spool.read(name)) if h is not None]
+            try:
+                written, skipped = self.writer.write(hits, spool_name=name)
+            except StoreUnavailable as exc:
+                self._went_down(exc)
+                return False
+            self.spool.remove(name)
+            self.stats.recorded += written
+            self.stats.replayed += written
+            self.stats.skipped += skipped
+        if self._down_until:
+            log.warning("database back: spooled hits replayed")
+        self._down_until = 0.0
+        return True
+
+
+class SinkServer:
+    """A sink fed by server workers over a Unix socket (one thread: read, and write every
+    ``interval``). :meth:`stop` then :meth:`join`: reads each worker until it closes (or
+    ``grace`` seconds), writes everything, returns."""
+
+    def __init__(self, sink: EventSink, path: str, *, grace: float = 30.0) -> None:
+        self.sink = sink
+        self.path = path
+        self.grace = grace
+        if os.path.exists(path):
+            os.unlink(path)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(path)
+        self._listener.listen(64)
+        self._listener.setblocking(False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="postroom-sink", daemon=True)
+        self.clients = 0
+
+    def start(self) -> SinkServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._listener, selectors.EVENT_READ, None)
+        partial: dict[socket.socket, bytes] = {}
+        interval = self.sink.interval
+        next_flush = time.monotonic() + interval
+        stop_deadline: float | None = None
+        while True:
+            now = time.monotonic()
+            if self._stop.is_set() and stop_deadline is None:
+                stop_deadline = now + self.grace
+                selector.unregister(self._listener)
+                self._listener.close()
+            if stop_deadline is not None and (not partial or now > stop_deadline):
+                break
+            for key, _ in selector.select(max(0.0, next_flush - now)):
+                sock = cast(socket.socket, key.fileobj)
+                if sock is self._listener:
+                    try:
+                        client, _ = sock.accept()
+                    except OSError:
+                        continue
+                    client.setblocking(False)
+                    selector.register(client, selectors.EVENT_READ, None)
+                    partial[client] = b""
+                    self.clients += 1
+                    continue
+                try:
+                    data = sock.recv(1 << 20)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    selector.unregister(sock)
+                    sock.close()
+                    partial.pop(sock, None)
+                    continue
+                buffer = partial[sock] + data
+                head, _, tail = buffer.rpartition(b"\n")
+                partial[sock] = tail
+                if head:
+                    self.sink.add_lines(head.decode("utf-8", "replace").split("\n"))
+            if time.monotonic() >= next_flush:
+                self._flush()
+                next_flush = time.monotonic() + interval
+        self._flush()
+        for sock in partial:
+            sock.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    def _flush(self) -> None:
+        try:
+            self.sink.flush()
+        except Exception:  # a bug must not stop the sink; the hits stay in the log's trace
+            log.exception("the event sink failed to write a batch")
+
+
+class ThreadSink:
+    """A sink on a thread of this process (no ``postroom serve``): :meth:`record` adds a
+    line; the thread writes every interval; :meth:`close` writes the rest."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, line: str) -> None:
+        self.sink.add_lines((line,))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="postroom-sink", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.sink.interval):
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self.sink.flush()
+        except Exception:
+            log.exception("the event sink failed to write a batch")
+
+    def flush(self) -> None:
+        self._flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._flush()
+
+
+def sink_for(
+    database: Database, settings: TrackingSettings, *, clock: Callable[[], float] | None = None
+) -> EventSink:
+    """An :class:`EventSink` configured from ``[tracking]``."""
+    return EventSink(
+        EventWriter(database, settings),
+        Spool(settings.spool_dir),
+        interval=settings.flush_interval.total_seconds(),
+    )
