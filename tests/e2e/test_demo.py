@@ -16,8 +16,8 @@ import pytest
 
 STEPS = (
     "send one email to To, Cc and Bcc",
-    "a person opens it",
     "Apple Mail prefetches it (a machine's open)",
+    "a person opens it",
     "a person clicks the link",
     "one-click unsubscribe (RFC 8058)",
     "a reply to a post becomes a post",

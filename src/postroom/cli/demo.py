@@ -43,14 +43,7 @@ def demo(workdir: str, headless: bool, port: int, catcher_port: int) -> None:
     until Ctrl-C; or, with --headless, play the loop by script."""
     with errors():
         try:
-            import importlib.util
-
-            if importlib.util.find_spec("postroom.web.app") is None:
-                # Until the web app lands: the receiving half's narrated loop.
-                from postroom.demo_receiving import run_demo
-
-                code = run_demo(Path(workdir))
-            elif headless:
+            if headless:
                 from postroom.demo.headless import run_headless
 
                 code = run_headless(Path(workdir))

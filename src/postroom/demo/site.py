@@ -119,6 +119,7 @@ def prepare(workdir: Path, *, web_port: int = 8025, catcher_port: int = 2525) ->
         .replace('base_url = "http://localhost:8025"', f'base_url = "http://{HOST}:{web_port}"')
         .replace('transport = "outbox"', 'transport = "smtp"')
         .replace("smtp_port = 25", f"smtp_port = {catcher_port}")
+        .replace("machine_window_seconds = 15", "machine_window_seconds = 2")
     )
     config_path = workdir / "postroom.toml"
     config_path.write_text(config, encoding="utf-8")

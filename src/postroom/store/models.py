@@ -456,6 +456,8 @@ class CatcherMessageRow(Base):
     size: Mapped[int] = mapped_column(Integer)
     actions: Mapped[Any] = mapped_column(MailJSON, default=list)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # --- tracking and webhooks ----------------------------------------------------------------------
 
 
