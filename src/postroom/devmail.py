@@ -16,7 +16,9 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,7 @@ class ImapServer:
     password: str
     folder: Path
     _process: subprocess.Popen[bytes] = field(repr=False)
+    _temporary: bool = field(default=False, repr=False)
 
     def stop(self) -> None:
         if self._process.poll() is None:
@@ -95,6 +98,8 @@ class ImapServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._temporary:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -120,9 +125,28 @@ def _dovecot() -> str:
     return found
 
 
+def _reachable(folder: Path) -> bool:
+    """Whether Dovecot's unprivileged processes (auth as ``dovecot``, imap as uid 5000) can
+    walk down to ``folder``: every existing ancestor must be searchable by others."""
+    for ancestor in folder.absolute().parents:
+        with contextlib.suppress(FileNotFoundError):
+            if not ancestor.stat().st_mode & stat.S_IXOTH:
+                return False
+    return True
+
+
 def start_imap(folder: Path, user: str, *, timeout: float = 10.0) -> ImapServer:
-    """Start Dovecot with one mailbox ``user`` (a fresh password) under ``folder``."""
+    """Start Dovecot with one mailbox ``user`` (a fresh password) under ``folder``.
+
+    When a parent of ``folder`` is closed to other users (pytest's ``/tmp/pytest-of-root`` is
+    0700, so is a home directory), Dovecot's unprivileged processes could not read the user
+    file or the mailbox; the server then lives in a fresh 0755 folder under the system's
+    temporary directory instead, named in :attr:`ImapServer.folder`, and ``stop`` removes it.
+    """
     binary = _dovecot()
+    temporary = not _reachable(folder)
+    if temporary:
+        folder = Path(tempfile.mkdtemp(prefix="postroom-imap-"))
     if folder.exists():
         shutil.rmtree(folder)
     run, state, mail = folder / "run", folder / "state", folder / "mail"
@@ -160,7 +184,8 @@ def start_imap(folder: Path, user: str, *, timeout: float = 10.0) -> ImapServer:
             raise DevMailUnavailable(f"Dovecot exited at start: {log.strip()}")
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1) as sock:
             if sock.recv(64).startswith(b"* OK"):
-                return ImapServer(HOST, port, user, password, folder, process)
+                return ImapServer(HOST, port, user, password, folder, process, temporary)
         time.sleep(0.1)
     process.kill()
+    process.wait()
     raise DevMailUnavailable(f"Dovecot did not answer on {HOST}:{port} within {timeout:g} s")

@@ -113,6 +113,42 @@ def test_gmail_sent_is_clean_after_the_worker_ran(stack: Stack, auto_expunge: bo
     assert email_id
 
 
+def test_a_copy_filed_after_the_wait_is_swept_later(stack: Stack) -> None:
+    """A provider that files one copy late (its own queue backed up): the first run removes
+    the two it finds and appends the clean copy; a sweep queued for later removes the third
+    and appends nothing more."""
+    from postroom.mailbox.jobs import SWEEP_AFTER
+    from postroom.store.models import JobRow
+
+    fake = GmailFake()
+    stack.add_account()
+    discover_account(stack.room, stack.account(), fake.opener)
+    send(stack)
+    worker = stack.room.worker(concurrency=1, imap_opener=fake.opener)
+    configure(stack, reconcile_delay=timedelta(hours=1))
+    assert not worker.drain(timeout=60).errors
+    first, second, late = stack.servers.wait_for_mail("alice@example.test", "Sent", count=3)
+    fake.submit(first)
+    fake.submit(second)
+    configure(stack, sent_wait=timedelta(0))
+    with stack.room.database.transaction() as tx:
+        tx.query(JobRow).filter(JobRow.kind == "sent-reconcile").one().run_at = stack.room.clock()
+    assert not worker.drain(timeout=60).errors
+    assert len(fake.in_folder(SENT)) == 1  # the clean copy; the late one is not filed yet
+    fake.submit(late)
+    assert len(fake.in_folder(SENT)) == 2
+    with stack.room.database.transaction() as tx:
+        sweep = tx.query(JobRow).filter(JobRow.status == "queued").one()
+        assert sweep.payload.get("sweep") is True
+        assert sweep.run_at >= stack.room.clock() + SWEEP_AFTER - timedelta(minutes=1)
+        sweep.run_at = stack.room.clock()
+    assert not worker.drain(timeout=60).errors
+    (clean,) = fake.in_folder(SENT)
+    assert b"Bcc: Dave <dave@example.test>" in clean.raw
+    with stack.room.database.transaction() as tx:
+        assert tx.query(JobRow).filter(JobRow.status == "queued").count() == 0
+
+
 def test_a_provider_that_replaces_message_ids_is_searched_by_postroom_header(
     stack: Stack,
 ) -> None:

@@ -9,7 +9,7 @@ flagged \\Deleted in Sent before survives (a plain EXPUNGE would have purged it)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from postroom.store import Database
 from support.mailboxes import (
     Stack,
     check_clean_sent,
+    configure,
     mailbox_settings,
     make_stack,
     send,
@@ -96,6 +97,7 @@ def test_a_server_that_files_nothing_gets_only_the_append(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
     for stack in make_stack(database, database_url, tmp_path):
+        configure(stack, sent_wait=timedelta(seconds=3))  # nothing will come: wait briefly
         stack.add_account()
         discover_account(stack.room, stack.account())
         # Sent through the plain port: Postfix files no copy (as a provider that stores nothing).

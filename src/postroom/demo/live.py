@@ -97,7 +97,7 @@ def run_live(
     with started(
         workdir, web_port=web_port, catcher_port=catcher_port, worker=True, out=out
     ) as site:
-        password = secrets.token_urlsafe(9)
+        password = secrets.token_urlsafe(15)  # 20 characters: above the 15 add_user asks for
         add_user(site.room.database, "demo", password, now=site.room.clock())
         seed(site)
         out("")

@@ -7,6 +7,11 @@ its own and records what it learned on the account. ``mailbox-discover`` (payloa
 ``account_id``): LIST and the folders' UIDVALIDITY, for an account whose facts are unknown or
 stale; the reconciliation never spends its commands on that (``postroom accounts test`` does
 the same when the account is set up).
+
+A provider may file a copy later than ``mailbox.sent_wait`` (a queue backed up, a greylisted
+hop of its own): when the reconciliation removed fewer copies than were sent from an account
+known to file them, one more run (payload ``sweep``: no waiting, the clean copy is found, not
+appended again) is queued :data:`SWEEP_AFTER` later, so a late copy does not stay in Sent.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ log = logging.getLogger("postroom.mailbox")
 
 RECONCILE = "sent-reconcile"
 DISCOVER = "mailbox-discover"
+SWEEP_AFTER = timedelta(minutes=10)
 
 
 def discover_account(
@@ -117,14 +123,15 @@ class MailboxJobs:
             with room.database.transaction() as tx:
                 store.set_sent_folder(tx, email_id, "none")
             return
-        if loaded.sent_folder == CLEAN:
+        sweep = bool(payload.get("sweep"))
+        if loaded.sent_folder == CLEAN and not sweep:
             return
         opener = self.opener(room)
         facts = MailboxFacts.from_state(account.state)
         try:
             if facts is None:
                 facts = discover_account(room, account, opener)
-            outcome = self._run(room, account, loaded, facts, opener)
+            outcome = self._run(room, account, loaded, facts, opener, wait=not sweep)
         except ImapFailed as exc:
             if exc.transient:
                 raise RetryLater(str(exc), timedelta(minutes=1)) from exc
@@ -141,6 +148,23 @@ class MailboxJobs:
                 )
             raise
         store_facts(room, account, outcome.facts)
+        if outcome.missing and outcome.facts.files_sent and not sweep:
+            with room.database.transaction() as tx:
+                queue.enqueue_job(
+                    tx,
+                    kind=RECONCILE,
+                    payload={"email_id": email_id, "sweep": True},
+                    now=room.clock(),
+                    run_at=room.clock() + SWEEP_AFTER,
+                    unique_key=f"{RECONCILE}:{email_id}:sweep",
+                    max_attempts=8,
+                )
+            log.info(
+                "email %d: %d provider copies not in Sent yet; looked for again in %s",
+                email_id,
+                outcome.missing,
+                SWEEP_AFTER,
+            )
         log.info(
             "email %d: Sent reconciled on %s (%d provider copies removed, clean copy %s)",
             email_id,
@@ -156,6 +180,8 @@ class MailboxJobs:
         loaded: store.EmailForSent,
         facts: MailboxFacts,
         opener: SessionOpener,
+        *,
+        wait: bool = True,
     ) -> Outcome:
         email = EmailToReconcile(
             loaded.email_id,
@@ -178,7 +204,7 @@ class MailboxJobs:
                 session,
                 facts,
                 mode=settings.sent_cleanup,
-                wait_seconds=settings.sent_wait.total_seconds(),
+                wait_seconds=settings.sent_wait.total_seconds() if wait else 0.0,
                 progress=progress,
             )
             return reconciler.run(email)
