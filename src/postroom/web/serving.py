@@ -41,10 +41,13 @@ def worker_app() -> Any:
     """The app of one granian worker (a factory: granian imports and calls it)."""
     from postroom.tracking.recorder import SocketRecorder
     from postroom.web.app import build_app
+    from postroom.web.dashboard import dashboard_routes
 
     room = _room()
     path = os.environ.get(SINK_ENV)
-    return build_app(room, recorder=SocketRecorder(path) if path else None)
+    return build_app(
+        room, routes=dashboard_routes(room), recorder=SocketRecorder(path) if path else None
+    )
 
 
 def serve(
