@@ -109,6 +109,9 @@ class Site:
 def prepare(workdir: Path, *, web_port: int = 8025, catcher_port: int = 2525) -> Site:
     """A fresh installation in ``workdir`` (recreated): config file, migrated SQLite database,
     the catcher account, the forum. Nothing is started yet."""
+    # Absolute: the config file's relative paths are read from its own folder, so a relative
+    # ``demo-out`` would name demo-out/demo-out/postroom.db there.
+    workdir = workdir.absolute()
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
