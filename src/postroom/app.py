@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from postroom.compose.email import Email
     from postroom.jobs.worker import Worker
     from postroom.sending import EmailState, SendResult
+    from postroom.tracking.engagement import EmailEngagement
 
 F = TypeVar("F", bound=HandlerFunc)
 
@@ -437,6 +438,14 @@ class Postroom:
         from postroom.sending import email_state
 
         return email_state(self, email_id)
+
+    def engagement(self, email_id: int) -> EmailEngagement:
+        """The email's opens and clicks: totals, copies opened and clicked at least once (by
+        anyone and by a person), the first open by a person (docs/tracking.md)."""
+        from postroom.store.api import email_engagement
+
+        with self.database.transaction() as tx:
+            return email_engagement(tx, email_id)
 
     def worker(self, **options: Any) -> Worker:
         """A :class:`~postroom.jobs.worker.Worker` for this application (``postroom worker``)."""

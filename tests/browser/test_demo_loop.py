@@ -107,6 +107,8 @@ def test_the_demo_loop_in_the_browser(
     assert "opened by a person" in timeline, timeline
     assert "opened by a machine (apple_privacy)" in timeline, timeline
     assert "replied" in timeline, timeline
+    opened = page.locator("dd.engagement").inner_text()
+    assert opened.startswith("1 of 1 by a person, 1 at all · first by a person"), opened
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         shoot(page, artifacts, "demo-timeline", width)
