@@ -69,13 +69,16 @@ def run_prune(ctx: JobContext, payload: Mapping[str, Any]) -> None:
 
 
 def default_registry(imap_opener: Any = None) -> JobRegistry:
-    """The built-in kinds: ``prune``, ``notice``, and the Mailbox part's ``sent-reconcile``
-    and ``mailbox-discover`` (``imap_opener`` opens their IMAP sessions; tests pass a fake)."""
+    """The built-in kinds: ``prune``, ``notice``, the Mailbox part's ``sent-reconcile``
+    and ``mailbox-discover`` (``imap_opener`` opens their IMAP sessions; tests pass a fake),
+    and the webhooks' ``webhook`` and ``handler-retry``."""
     from postroom.jobs.notices import run_notice
     from postroom.mailbox.jobs import register
+    from postroom.webhooks.delivery import register as register_webhooks
 
     registry = JobRegistry()
     registry.add("prune", run_prune)
     registry.add("notice", run_notice)
     register(registry, imap_opener)
+    register_webhooks(registry)
     return registry
