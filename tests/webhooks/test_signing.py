@@ -117,3 +117,16 @@ def test_endpoints_subscribe_to_the_whole_taxonomy() -> None:
     from postroom.webhooks import EVENT_TYPES
 
     assert tuple(str(t) for t in EventType) == EVENT_TYPES
+
+
+def test_the_example_in_the_docs_verifies() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    block = text.split("```http\n", 1)[1].split("```", 1)[0]
+    head, body = block.split("\n\n", 1)
+    given = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+    secret = text.split("with the secret `", 1)[1].split("`", 1)[0]
+    at = datetime.fromtimestamp(int(given["webhook-timestamp"]), UTC)
+    event = verify(secret, given, body.rstrip("\n").encode(), now=at)
+    assert event["type"] == "bounced" and event["data"]["id"] == 812
