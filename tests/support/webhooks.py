@@ -44,6 +44,7 @@ class WebhookReceiver:
         self.check: Callable[[Mapping[str, str], bytes], Any] | None = None
         self._answers: deque[Answer] = deque()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,6 +69,7 @@ class WebhookReceiver:
                     receiver.requests.append(
                         Received(self.path, headers, body, status, payload, error)
                     )
+                    receiver._arrived.notify_all()
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)
@@ -86,6 +88,13 @@ class WebhookReceiver:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/hook"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        """Block until ``count`` POSTs arrived (or fail after ``timeout``)."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(f"{len(self.requests)} of {count} POSTs after {timeout} s")
+            return list(self.requests)
 
     def script(self, *answers: Answer) -> None:
         """Answer the next POSTs with these, in order (then :attr:`default` again)."""

@@ -193,3 +193,59 @@ def test_the_cursor_waits_at_a_young_gap_in_the_ids() -> None:
     assert store._cursor_end(10, young, now) == 12
     old = [SimpleNamespace(id=i, occurred_at=now - store.GAP_WAIT) for i in (11, 12, 14, 15)]
     assert store._cursor_end(10, old, now) == 15
+
+
+def test_a_running_worker_fans_out_and_delivers_by_itself(room: Postroom, clock: Clock) -> None:
+    import threading
+
+    with WebhookReceiver() as receiver:
+        endpoint = room.webhooks.add(receiver.url)
+        receiver.check = lambda headers, body: verify(endpoint.secret, headers, body, now=clock())
+        worker = room.worker(poll_interval=0.05)
+        thread = threading.Thread(target=worker.run, kwargs={"signals": False})
+        thread.start()
+        try:
+            make_events(room, opens=1)
+            arrived = receiver.wait_for(3)
+        finally:
+            worker.stop()
+            thread.join()
+    assert sorted(r.payload["type"] for r in arrived) == ["bounced", "opened", "replied"]
+    assert all(r.error is None for r in arrived)
+
+
+def test_the_daily_prune_removes_old_finished_messages(room: Postroom, clock: Clock) -> None:
+    from postroom.jobs.registry import JobContext, run_prune
+
+    with WebhookReceiver() as receiver:
+        endpoint = room.webhooks.add(receiver.url)
+        make_events(room, opens=0)
+        receiver.script(500)
+        room.worker().drain()
+    states = sorted(m.status for m in room.webhooks.messages(endpoint.id))
+    assert states == ["delivered", "pending"]
+    clock.advance(days=40)  # past sessions.prune_after (a month)
+    run_prune(JobContext(room, clock(), 1), {})
+    assert [m.status for m in room.webhooks.messages(endpoint.id)] == ["pending"]
+
+
+def test_workers_fanning_out_at_once_queue_each_event_once(room: Postroom) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    endpoints = [room.webhooks.add(f"http://127.0.0.1:9/{n}").id for n in range(3)]
+    with room.database.transaction() as tx:
+        for n in range(1200):  # more than one batch per endpoint
+            store.add_event(tx, type="opened", now=room.clock(), data={"n": n})
+    with ThreadPoolExecutor(4) as pool:
+        queued = sum(pool.map(lambda _: fan_out(room), range(4)))
+    with room.database.transaction() as tx:
+        rows = tx.execute(
+            select(
+                WebhookMessageRow.endpoint_id,
+                func.count(),
+                func.count(func.distinct(WebhookMessageRow.event_id)),
+            ).group_by(WebhookMessageRow.endpoint_id)
+        ).all()
+        jobs = tx.execute(select(func.count()).where(JobRow.kind == "webhook")).scalar()
+    assert queued == 3 * 1200 == jobs
+    assert sorted(tuple(r) for r in rows) == [(e, 1200, 1200) for e in endpoints]

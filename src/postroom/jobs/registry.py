@@ -60,12 +60,16 @@ class JobRegistry:
 
 
 def run_prune(ctx: JobContext, payload: Mapping[str, Any]) -> None:
-    """The daily ``postroom prune``: expired sessions, old Message-IDs, finished jobs."""
+    """The daily ``postroom prune``: expired sessions, old Message-IDs, finished jobs and
+    webhook messages."""
     from postroom.store import queue
+    from postroom.store.webhooks import delete_finished_messages
 
     ctx.room.prune()
+    before = ctx.now - ctx.room.settings.session_prune_after
     with ctx.room.database.transaction() as tx:
-        queue.delete_finished_jobs(tx, ctx.now - ctx.room.settings.session_prune_after)
+        queue.delete_finished_jobs(tx, before)
+        delete_finished_messages(tx, before)
 
 
 def default_registry(imap_opener: Any = None) -> JobRegistry:

@@ -340,5 +340,14 @@ def disable_endpoint(tx: Tx, endpoint_id: int, *, reason: str, now: datetime) ->
     return True
 
 
+def delete_finished_messages(tx: Tx, before: datetime) -> int:
+    """Delivered and failed messages created before ``before`` (the daily prune)."""
+    c = MESSAGES.c
+    result = _conn(tx).execute(
+        delete(MESSAGES).where(c.status.in_((DELIVERED, FAILED))).where(c.created_at < before)
+    )
+    return int(result.rowcount or 0)
+
+
 def add_event(tx: Tx, *, type: str, now: datetime, data: dict[str, Any]) -> None:
     _conn(tx).execute(EVENTS.insert().values(type=type, occurred_at=now, data=data))

@@ -63,7 +63,7 @@ class Webhooks:
         types = check_event_types(events)
         if handler is not None and types:
             raise WebhookError("an endpoint serves a handler or takes events, not both")
-        if handler is not None and self.room.handlers.names().count(handler):
+        if handler is not None and handler in self.room.handlers.names():
             raise WebhookError(f"the handler {handler!r} is Python code of this application")
         secret = secret or new_secret()
         try:
