@@ -249,3 +249,16 @@ def test_workers_fanning_out_at_once_queue_each_event_once(room: Postroom) -> No
         jobs = tx.execute(select(func.count()).where(JobRow.kind == "webhook")).scalar()
     assert queued == 3 * 1200 == jobs
     assert sorted(tuple(r) for r in rows) == [(e, 1200, 1200) for e in endpoints]
+
+
+def test_a_full_batch_behind_a_young_gap_waits_without_spinning(room: Postroom) -> None:
+    endpoint = room.webhooks.add("http://127.0.0.1:9/gap")
+    with room.database.transaction() as tx:
+        for n in range(store.FANOUT_BATCH + 10):
+            store.add_event(tx, type="opened", now=room.clock(), data={"n": n})
+        # A gap right after the cursor: an id handed out to a transaction not committed yet.
+        tx.execute(EventRow.__table__.delete().where(EventRow.id == endpoint.cursor + 1))
+    queued = fan_out(room)  # returns: the young gap holds the cursor, nothing loops
+    assert queued == store.FANOUT_BATCH
+    assert room.webhooks.get(endpoint.id).cursor == endpoint.cursor  # type: ignore[union-attr]
+    assert fan_out(room) == 0

@@ -174,8 +174,9 @@ def _cursor_end(cursor: int, events: Sequence[Any], now: datetime) -> int:
     return end
 
 
-def fan_out_endpoint(tx: Tx, endpoint_id: int, *, now: datetime) -> int:
-    """Queue the new events for one endpoint (a batch); returns how many were queued.
+def fan_out_endpoint(tx: Tx, endpoint_id: int, *, now: datetime) -> tuple[int, bool]:
+    """Queue the new events for one endpoint (a batch); returns how many messages were
+    queued and whether more events may follow (a full batch the cursor went all through).
     Another worker fanning out the same endpoint now makes this one skip it."""
     conn = _conn(tx)
     locked = conn.execute(
@@ -186,7 +187,7 @@ def fan_out_endpoint(tx: Tx, endpoint_id: int, *, now: datetime) -> int:
         .with_for_update(skip_locked=True)
     ).first()
     if locked is None:
-        return 0
+        return 0, False
     endpoint = _endpoint(locked)
     events = conn.execute(
         select(EVENTS)
@@ -195,7 +196,7 @@ def fan_out_endpoint(tx: Tx, endpoint_id: int, *, now: datetime) -> int:
         .limit(FANOUT_BATCH)
     ).all()
     if not events:
-        return 0
+        return 0, False
     from postroom.webhooks.payloads import event_payload
     from postroom.webhooks.signing import new_msg_id
 
@@ -232,7 +233,7 @@ def fan_out_endpoint(tx: Tx, endpoint_id: int, *, now: datetime) -> int:
     end = _cursor_end(endpoint.cursor, events, now)
     if end != endpoint.cursor:
         conn.execute(update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint.id).values(cursor=end))
-    return queued
+    return queued, len(events) == FANOUT_BATCH and end == events[-1].id
 
 
 def event_endpoint_ids(tx: Tx) -> list[int]:

@@ -46,9 +46,9 @@ def fan_out(room: Postroom) -> int:
     for endpoint_id in endpoint_ids:
         while True:
             with room.database.transaction() as tx:
-                queued = store.fan_out_endpoint(tx, endpoint_id, now=room.clock())
+                queued, more = store.fan_out_endpoint(tx, endpoint_id, now=room.clock())
             total += queued
-            if queued < store.FANOUT_BATCH:
+            if not more:
                 break
     return total
 
