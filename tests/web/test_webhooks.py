@@ -114,3 +114,20 @@ def test_bad_input_and_scopes(client: TestClient, auth: object, admin: dict[str,
     problem(bad_secret, 422, "invalid-field")
     problem(client.post("/api/webhooks/999999/test", headers=admin), 404, "not-found")
     problem(client.get("/api/webhooks/999999/messages", headers=read), 404, "not-found")
+
+
+def test_sessions_of_a_module_served_by_a_url_are_issued_over_http(
+    client: TestClient, auth: object, admin: dict[str, str], api_room: Postroom
+) -> None:
+    send = auth("send")  # type: ignore[operator]
+    name = "tickets-http"
+    made = client.post(
+        "/api/webhooks", headers=admin, json={"url": "http://127.0.0.1:9/r", "handler": name}
+    )
+    assert made.status_code == 201, made.text
+    issued = client.post("/api/sessions", headers=send, json={"handler": name, "user": 5})
+    assert issued.status_code == 201, issued.text
+    assert api_room.codec.decode(issued.json()["address"]).user == 5  # type: ignore[union-attr]
+    missing = client.post("/api/sessions", headers=send, json={"handler": "nobody", "user": 5})
+    problem(missing, 422, "invalid-field")
+    client.delete(f"/api/webhooks/{made.json()['id']}", headers=admin)
