@@ -128,6 +128,8 @@ def test_sessions_of_a_module_served_by_a_url_are_issued_over_http(
     issued = client.post("/api/sessions", headers=send, json={"handler": name, "user": 5})
     assert issued.status_code == 201, issued.text
     assert api_room.codec.decode(issued.json()["address"]).user == 5  # type: ignore[union-attr]
+    read = client.get(issued.headers["location"], headers=auth("read"))  # type: ignore[operator]
+    assert read.status_code == 200 and read.json()["handler"] == name
     missing = client.post("/api/sessions", headers=send, json={"handler": "nobody", "user": 5})
     problem(missing, 422, "invalid-field")
     client.delete(f"/api/webhooks/{made.json()['id']}", headers=admin)
