@@ -1,6 +1,9 @@
-"""Signing and the receivers' verify helper, against the example vector the Standard Webhooks
-reference libraries test with (standard-webhooks/standard-webhooks, libraries/*/tests: the
-"sign function works" case), and against what a receiver must refuse."""
+"""Signing and the receivers' verify helper, against the example the Standard Webhooks
+reference libraries publish in their tests (github.com/standard-webhooks/standard-webhooks,
+libraries/python/tests/test_webhooks.py: ``test_sign_function``, and the other libraries' "sign
+function works"), and against what a receiver must refuse (the same suite's cases: missing
+headers, a changed signature, old and future timestamps, several signatures, the optional
+``whsec_`` prefix)."""
 
 from __future__ import annotations
 
