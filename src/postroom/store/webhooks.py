@@ -200,36 +200,53 @@ def fan_out_endpoint(tx: Tx, endpoint_id: int, *, now: datetime) -> tuple[int, b
     from postroom.webhooks.payloads import event_payload
     from postroom.webhooks.signing import new_msg_id
 
+    rows = [
+        {
+            "endpoint_id": endpoint.id,
+            "event_id": event.id,
+            "msg_id": new_msg_id(),
+            "event_type": event.type,
+            "payload": event_payload(dict(event._mapping)),
+            "status": PENDING,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for event in events
+        if endpoint.wants(event.type)
+    ]
     queued = 0
-    insert = _insert_for(tx)
-    for event in events:
-        if not endpoint.wants(event.type):
-            continue
-        new_id = conn.execute(
-            insert(MESSAGES)
-            .values(
-                endpoint_id=endpoint.id,
-                event_id=event.id,
-                msg_id=new_msg_id(),
-                event_type=event.type,
-                payload=event_payload(dict(event._mapping)),
-                status=PENDING,
-                attempts=0,
-                created_at=now,
+    if rows:
+        # executemany, batched by SQLAlchemy into multi-row statements ("insertmanyvalues",
+        # RETURNING included) on both backends, and cached unlike a literal multi-row VALUES.
+        insert = _insert_for(tx)
+        new_ids = (
+            conn.execute(
+                insert(MESSAGES)
+                .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+                .returning(MESSAGES.c.id),
+                rows,
             )
-            .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-            .returning(MESSAGES.c.id)
-        ).scalar_one_or_none()
-        if new_id is not None:
-            queue.enqueue_job(
-                tx,
-                kind=DELIVER,
-                payload={"message_id": int(new_id)},
-                now=now,
-                unique_key=f"{DELIVER}:{new_id}",
-                max_attempts=1000,
+            .scalars()
+            .all()
+        )
+        if new_ids:
+            jobs = [
+                {
+                    "kind": DELIVER,
+                    "payload": {"message_id": int(new_id)},
+                    "status": "queued",
+                    "run_at": now,
+                    "attempts": 0,
+                    "max_attempts": 1000,
+                    "unique_key": f"{DELIVER}:{new_id}",
+                    "created_at": now,
+                }
+                for new_id in new_ids
+            ]
+            conn.execute(
+                insert(queue.JOBS).on_conflict_do_nothing(index_elements=["unique_key"]), jobs
             )
-            queued += 1
+        queued = len(new_ids)
     end = _cursor_end(endpoint.cursor, events, now)
     if end != endpoint.cursor:
         conn.execute(update(ENDPOINTS).where(ENDPOINTS.c.id == endpoint.id).values(cursor=end))
