@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "replied",
     "auto_replied",
     "inbound_rejected",
+    "webhook_disabled",
 )
 OUTCOMES = (
     "dispatched",
