@@ -99,6 +99,7 @@ def test_hostile_mail_runs_no_script(browser: Any, site: Site, artifacts: Path) 
         "sessions": "/sessions",
         "suppressions": "/suppressions",
         "accounts": "/accounts",
+        "webhooks": "/webhooks",
         "catcher": "/catcher",
         "caught-hostile": f"/catcher/messages/{caught}",
     }

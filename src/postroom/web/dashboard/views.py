@@ -386,6 +386,24 @@ class Views:
         accounts = await self.shell.blocking(list_accounts, self.room.database)
         return self.shell.render(request, "accounts.html", accounts=accounts)
 
+    def _webhooks(self) -> Any:
+        from postroom.store import webhooks as hooks
+
+        with self.room.database.transaction() as tx:
+            endpoints = hooks.list_endpoints(tx)
+            recent = {
+                e.id: hooks.list_messages(tx, e.id, limit=WEBHOOK_MESSAGES) for e in endpoints
+            }
+        return endpoints, recent
+
+    async def webhooks(self, request: Request) -> Response:
+        endpoints, recent = await self.shell.blocking(self._webhooks)
+        return self.shell.render(request, "webhooks.html", endpoints=endpoints, recent=recent)
+
+
+#: Recent deliveries shown per webhook endpoint (the API pages through all of them).
+WEBHOOK_MESSAGES = 10
+
 
 def raw_response(raw: bytes) -> Response:
     """Raw bytes of a message as text, for a sandboxed frame (never sniffed as HTML)."""
