@@ -271,7 +271,7 @@ class StoreCollector(Collector):
             else_="enabled",
         )
         found: dict[str, int] = dict(
-            conn.execute(select(state, func.count()).group_by(state)).all()  # type: ignore[arg-type]
+            conn.execute(select(state, func.count()).group_by(state)).all()
         )
         for name in ("enabled", "failing", "disabled"):
             endpoints.add_metric([name], found.get(name, 0))
