@@ -513,7 +513,9 @@ class Postroom:
             store=store or self.database,
             transport=self.transport,
             clock=self.clock,
-            webhook_transport=self.webhook_transport,
+            # The one given, if any: the effects make urllib's only when a module served by a
+            # URL is dispatched to, so the MTA pipe does not import it for every message.
+            webhook_transport=self._webhook_transport,
         )
 
     def receive(

@@ -11,12 +11,14 @@ from pathlib import Path
 from support.cli import Deployment
 from support.messages import reply
 
-HEAVY = ("click", "sqlalchemy", "alembic", "jinja2", "aiosmtpd", "psycopg", "imapclient")
+LIBRARIES = ("click", "sqlalchemy", "alembic", "jinja2", "aiosmtpd", "psycopg", "imapclient")
+# An HTTP client only when a module served by a URL is dispatched to (tests/webhooks/).
+HEAVY = (*LIBRARIES, "http.client", "urllib.request", "postroom.webhooks.transport")
 PROBE = (
     "import atexit, sys\n"
     "heavy = {heavy!r}\n"
-    "atexit.register(lambda: print('LOADED', sorted({{m.split('.')[0] for m in sys.modules}}"
-    " & set(heavy)), file=sys.stderr))\n"
+    "atexit.register(lambda: print('LOADED', sorted({{m for m in sys.modules"
+    " if m in heavy or m.split('.')[0] in heavy}}), file=sys.stderr))\n"
     "from postroom.cli import run\n"
     "run()\n"
 )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli.test_pipe_imports import HEAVY, PROBE
+from cli.test_pipe_imports import LIBRARIES, PROBE
 from postroom.webhooks import verify
 from support.cli import Deployment
 from support.messages import reply
@@ -36,7 +36,14 @@ def test_the_pipe_posts_a_reply_to_a_module_served_by_a_url(
         assert made.returncode == 0, made.stderr.decode()
         address = made.stdout.decode().strip()
         result = subprocess.run(
-            [sys.executable, "-c", PROBE.format(heavy=HEAVY), "inbound", "--recipient", address],
+            [
+                sys.executable,
+                "-c",
+                PROBE.format(heavy=LIBRARIES),
+                "inbound",
+                "--recipient",
+                address,
+            ],
             input=reply(address),
             capture_output=True,
             env=deployment.env(),
