@@ -95,10 +95,18 @@ def serve(
             os.rmdir(folder)
         stats = sink.stats
         log.warning(
-            "serve stopped: %d hits, %d events recorded, %d skipped, %d spooled, %d replayed",
+            "serve stopped: %d workers reported %d hits served; the sink received %d hits, "
+            "%d events recorded, %d skipped, %d spooled, %d replayed",
+            server.reports,
+            server.served,
             stats.hits,
             stats.recorded,
             stats.skipped,
             stats.spooled,
             stats.replayed,
         )
+        if server.served != stats.hits:
+            log.error(
+                "%d hits answered by the workers did not reach the event sink",
+                server.served - stats.hits,
+            )
