@@ -216,21 +216,36 @@ class EventWriter:
             )
         return rows
 
-    def write(self, hits: Sequence[Hit], *, spool_name: str | None = None) -> tuple[int, int]:
-        """Write ``hits``; returns (events written, hits skipped). With ``spool_name``, the
-        batch is written only when that spooled batch was not replayed before (else (0, 0))."""
+    def write(
+        self, hits: Sequence[Hit], *, name: str | None = None, forget: Sequence[str] = ()
+    ) -> tuple[int, int]:
+        """Write ``hits``; returns (events written, hits skipped). With ``name``, the batch
+        is marked with it in ``tracking_spool`` in the same transaction and written only when
+        no batch of that name was written before (else nothing is, and the counts are those of
+        the earlier write): a batch spooled because its
+        commit failed may have been committed all the same (the answer to ``COMMIT`` lost
+        with the connection), and its replay must then write nothing. ``forget``: marks of
+        batches known to be committed and never spooled, deleted in this transaction."""
         with self.database.connect() as conn:
-            if spool_name is not None:
-                insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(
-                    SPOOLED
-                ).on_conflict_do_nothing(index_elements=["name"])
-                done = conn.execute(
-                    insert,
-                    {"name": spool_name, "replayed_at": datetime.now(UTC), "events": len(hits)},
-                )
-                if not done.rowcount:
-                    return 0, 0
+            if forget:
+                conn.execute(SPOOLED.delete().where(SPOOLED.c.name.in_(list(forget))))
             rows = self.rows(conn, hits)
+            if name is not None:
+                # RETURNING, not rowcount: psycopg's rowcount of this statement is -1.
+                insert = (
+                    (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(SPOOLED)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                    .returning(SPOOLED.c.name)
+                )
+                done = conn.execute(
+                    insert, {"name": name, "replayed_at": datetime.now(UTC), "events": len(rows)}
+                ).first()
+                if done is None:
+                    # Written before: say what that write recorded, write nothing.
+                    earlier = conn.execute(
+                        select(SPOOLED.c.events).where(SPOOLED.c.name == name)
+                    ).scalar_one()
+                    return int(earlier), len(hits) - int(earlier)
             if rows:
                 insert_events(conn, rows)
         return len(rows), len(hits) - len(rows)
@@ -299,6 +314,9 @@ class EventSink:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _down_until: float = 0.0
     _flushing: threading.Lock = field(default_factory=threading.Lock)
+    # Names of batches written straight to the database: their marks are deleted with the
+    # next write (only a batch that may be spooled needs one).
+    _committed: list[str] = field(default_factory=list)
 
     def add_lines(self, lines: Sequence[str]) -> None:
         with self._lock:
@@ -308,31 +326,38 @@ class EventSink:
         with self._lock:
             return len(self._pending)
 
-    def flush(self) -> None:
-        """Write what is pending (spooled batches first); spool it when the database is down."""
+    def flush(self, *, final: bool = False) -> None:
+        """Write what is pending (spooled batches first); spool it when the database is down.
+        ``final`` (the last flush of a stop): try the database even within ``retry`` of its
+        last failure, so batches spooled during an outage that has ended are replayed now."""
         with self._flushing:
             with self._lock:
                 batch, self._pending = self._pending, []
             started = time.monotonic()
             hits = [h for h in map(parse_hit, batch) if h is not None]
             self.stats.hits += len(hits)
-            if started < self._down_until or not self._replay():
-                self._to_spool(batch, hits)
-            else:
+            if (started < self._down_until and not final) or not self._replay():
+                self._to_spool(hits)
+            elif hits:
+                name = self.spool.new_name()
+                forget, self._committed = self._committed, []
                 try:
-                    written, skipped = self.writer.write(hits)
+                    written, skipped = self.writer.write(hits, name=name, forget=forget)
+                except StoreUnavailable as exc:
+                    self._committed = forget + self._committed
+                    self._went_down(exc)
+                    self._to_spool(hits, name)
+                else:
+                    self._committed.append(name)
                     self.stats.recorded += written
                     self.stats.skipped += skipped
-                except StoreUnavailable as exc:
-                    self._went_down(exc)
-                    self._to_spool(batch, hits)
             took = time.monotonic() - started
             self.stats.flushes += 1
             self.stats.longest_flush = max(self.stats.longest_flush, took)
 
-    def _to_spool(self, batch: list[str], hits: list[Hit]) -> None:
+    def _to_spool(self, hits: list[Hit], name: str | None = None) -> None:
         if hits:
-            self.spool.append(h.line() for h in hits)
+            self.spool.append((h.line() for h in hits), name=name)
             self.stats.spooled += len(hits)
 
     def _went_down(self, exc: Exception) -> None:
@@ -345,7 +370,7 @@ class EventSink:
         for name in self.spool.names():
             hits = [h for h in map(parse_hit, self.spool.read(name)) if h is not None]
             try:
-                written, skipped = self.writer.write(hits, spool_name=name)
+                written, skipped = self.writer.write(hits, name=name)
             except StoreUnavailable as exc:
                 self._went_down(exc)
                 return False
@@ -439,7 +464,7 @@ class SinkServer:
             if time.monotonic() >= next_flush:
                 self._flush()
                 next_flush = time.monotonic() + interval
-        self._flush()
+        self._flush(final=True)
         for sock in partial:
             sock.close()
         if os.path.exists(self.path):
@@ -457,9 +482,9 @@ class SinkServer:
                 hits.append(line)
         return hits
 
-    def _flush(self) -> None:
+    def _flush(self, *, final: bool = False) -> None:
         try:
-            self.sink.flush()
+            self.sink.flush(final=final)
         except Exception:  # a bug must not stop the sink; the hits stay in the log's trace
             log.exception("the event sink failed to write a batch")
 
@@ -483,9 +508,9 @@ class ThreadSink:
         while not self._stop.wait(self.sink.interval):
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, *, final: bool = False) -> None:
         try:
-            self.sink.flush()
+            self.sink.flush(final=final)
         except Exception:
             log.exception("the event sink failed to write a batch")
 
@@ -496,7 +521,7 @@ class ThreadSink:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self._flush()
+        self._flush(final=True)
 
 
 def sink_for(
