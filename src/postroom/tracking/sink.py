@@ -354,6 +354,15 @@ class EventSink:
             took = time.monotonic() - started
             self.stats.flushes += 1
             self.stats.longest_flush = max(self.stats.longest_flush, took)
+            if took > self.interval:
+                # A crash now loses more than an interval; say so (with what took the time).
+                log.warning(
+                    "the event sink's write of %d hits took %.0f ms, more than the %.0f ms "
+                    "flush interval",
+                    len(hits),
+                    took * 1000,
+                    self.interval * 1000,
+                )
 
     def _to_spool(self, hits: list[Hit], name: str | None = None) -> None:
         if hits:
@@ -461,9 +470,14 @@ class SinkServer:
                     if head.startswith(b"#") or b"\n#" in head:
                         lines = self._reports(lines)
                     self.sink.add_lines(lines)
-            if time.monotonic() >= next_flush:
+            began = time.monotonic()
+            if began >= next_flush:
                 self._flush()
-                next_flush = time.monotonic() + interval
+                # What is lost in a crash is what arrived since the last write began: the
+                # write in progress and the time since. Starting the next write early by
+                # the time this one took keeps that within one interval.
+                ended = time.monotonic()
+                next_flush = max(ended, began + interval - (ended - began))
         self._flush(final=True)
         for sock in partial:
             sock.close()
