@@ -104,3 +104,16 @@ def test_the_request_shape_cache_judges_as_the_rules_do(
     labels = {(row[3], row[9].split('"label": "')[1].split('"')[0]) for row in first}
     assert (ids[0], "human") in labels and (fresh[0], "scanner") in labels
     assert (ids[0], "other_proxy") in labels
+
+
+def test_hits_of_unknown_and_untracked_copies_are_skipped(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url).tracking
+    sink = EventSink(EventWriter(database, settings), Spool(tmp_path / "spool"))
+    _, tracked = seed_copies(database, 2)
+    _, untracked = seed_copies(database, 2, opens=False)
+    sink.add_lines(lines([*tracked, *untracked, 10**9]))
+    sink.flush()
+    assert opened(database) == tracked
+    assert (sink.stats.recorded, sink.stats.skipped) == (2, 3)

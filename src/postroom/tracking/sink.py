@@ -27,7 +27,8 @@ import socket
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -38,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from postroom.errors import StoreUnavailable
 from postroom.outcomes import EventType
+from postroom.store.driver import read_time
 from postroom.store.text import storable_json, storable_text
 from postroom.tracking.hits import Hit, HitKind, parse_hit
 from postroom.tracking.judge import Judge, Verdict, load_lists
@@ -57,6 +59,7 @@ DELIVERIES = cast(Table, DeliveryRow.__table__)
 EMAILS = cast(Table, EmailRow.__table__)
 SPOOLED = cast(Table, TrackingSpoolRow.__table__)
 CACHE_SIZE = 200_000
+EMAIL_CACHE = 10_000
 SHAPE_CACHE = 20_000  # request shapes (method, address, User-Agent, link) judged
 OPENED = str(EventType.OPENED)
 CLICKED = str(EventType.CLICKED)
@@ -98,6 +101,7 @@ class EventWriter:
         self._clicks: dict[int, deque[tuple[float, int]]] = {}
         self._window = self.judge.window.total_seconds()
         self._shapes: dict[tuple[str, str, str, int | None], tuple[Verdict, str]] = {}
+        self._tracked: dict[int, tuple[bool, bool]] = {}
 
     def _lookup(self, conn: Any, ids: set[int]) -> dict[int, CopyInfo | None]:
         # Make room first: evicting after the look-up could drop this batch's own copies.
@@ -105,29 +109,53 @@ class EventWriter:
             self._copies.popitem(last=False)
         batch = {i: self._copies[i] for i in ids if i in self._copies}
         missing = [i for i in ids if i not in self._copies]
+        # On the driver: SQLAlchemy's result processing (two datetimes and the email's JSON
+        # options per row) cost more than the query (every hit of a bench is a new copy).
+        raw = conn.connection.driver_connection
+        postgresql = conn.dialect.name == "postgresql"
         for start in range(0, len(missing), 5000):
             chunk = missing[start : start + 5000]
-            found = dict.fromkeys(chunk)
-            d, e = DELIVERIES.c, EMAILS.c
-            rows = conn.execute(
-                select(d.id, d.email_id, d.address, d.user_id, d.sent_at, d.created_at, e.options)
-                .join(EMAILS, e.id == d.email_id)
-                .where(d.id.in_(chunk))
-            )
-            for row in rows:
-                options = dict(row.options or {})
-                found[row.id] = CopyInfo(
-                    row.id,
-                    row.email_id,
-                    storable_text(row.address),
-                    row.user_id,
-                    row.sent_at or row.created_at,
-                    bool(options.get("opens", True)),
-                    bool(options.get("clicks", True)),
+            found: dict[int, CopyInfo | None] = dict.fromkeys(chunk)
+            params: Sequence[Any] = (chunk,) if postgresql else chunk
+            sql = _COPIES_PG if postgresql else _COPIES_SQLITE.format(", ".join("?" * len(chunk)))
+            with driver_errors(conn):
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
+            emails = self._emails(conn, {row[1] for row in rows})
+            for delivery, email, address, user, sent in rows:
+                tracked = emails.get(email)
+                if tracked is None:
+                    continue
+                found[delivery] = CopyInfo(
+                    delivery,
+                    email,
+                    storable_text(address),
+                    user,
+                    None if sent is None else read_time(sent),
+                    *tracked,
                 )
             self._copies.update(found)
             batch.update(found)
         return batch
+
+    def _emails(self, conn: Any, ids: set[int]) -> dict[int, tuple[bool, bool]]:
+        """Whether opens and clicks are tracked, per email (cached: set when it is sent)."""
+        missing = [i for i in ids if i not in self._tracked]
+        if missing:
+            if len(self._tracked) > EMAIL_CACHE:
+                self._tracked.clear()
+            e = EMAILS.c
+            for row in conn.execute(select(e.id, e.options).where(e.id.in_(missing))):
+                options = dict(row.options or {})
+                self._tracked[row.id] = (
+                    bool(options.get("opens", True)),
+                    bool(options.get("clicks", True)),
+                )
+        return {i: self._tracked[i] for i in ids if i in self._tracked}
 
     def _burst(self, hit: Hit, at: float) -> int:
         """Distinct links of the copy clicked within the burst span, this one included."""
@@ -268,13 +296,27 @@ _SQLITE_INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join(
 _PG_COPY = f"COPY events ({', '.join(COLUMNS)}) FROM STDIN"
 
 
+_COPY_COLUMNS = "id, email_id, address, user_id, COALESCE(sent_at, created_at)"
+_COPIES_SQLITE = f"SELECT {_COPY_COLUMNS} FROM deliveries WHERE id IN ({{}})"
+_COPIES_PG = f"SELECT {_COPY_COLUMNS} FROM deliveries WHERE id = ANY(%s)"
+
+
+@contextmanager
+def driver_errors(conn: Any) -> Iterator[None]:
+    """The driver's connection errors (raised beneath SQLAlchemy) as StoreUnavailable."""
+    dbapi = conn.dialect.dbapi
+    try:
+        yield
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
+        raise StoreUnavailable(f"database unavailable: {exc}".splitlines()[0]) from exc
+
+
 def insert_events(conn: Any, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert event rows on the driver's connection beneath ``conn`` (in its transaction):
     ``COPY`` on PostgreSQL, ``executemany`` on SQLite. SQLAlchemy's per-row parameter
     processing cost several times the database's own work here (measured: 130 us a hit)."""
     raw = conn.connection.driver_connection
-    dbapi = conn.dialect.dbapi
-    try:
+    with driver_errors(conn):
         if conn.dialect.name == "postgresql":
             with raw.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
                 for row in rows:
@@ -288,8 +330,6 @@ def insert_events(conn: Any, rows: Sequence[tuple[Any, ...]]) -> None:
                 )
             finally:
                 cursor.close()
-    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
-        raise StoreUnavailable(f"database unavailable: {exc}".splitlines()[0]) from exc
 
 
 def _sqlite_time(value: datetime) -> str:
