@@ -1,9 +1,11 @@
 """How a server worker hands hits to the event sink.
 
 :class:`SocketRecorder` sends them to the sink of ``postroom serve`` over its Unix socket.
-Lines recorded while a request is handled are gathered and sent once per turn of the event
-loop (``call_soon``), so under load one ``send`` carries many hits and the request path pays
-a list append, not a system call. The socket is non-blocking: when the sink is slow to read
+Lines recorded while requests are handled are gathered and sent every :data:`SEND_EVERY`
+(5 ms, ``call_later``), so under load one ``send`` carries dozens of hits and the request
+path pays a list append, not a system call (sending once per turn of the event loop, about
+one request a turn under granian, cost a system call per hit here and a wake-up of the
+sink for every few). The socket is non-blocking: when the sink is slow to read
 (a long write to the database), what does not fit waits in this worker and goes out when the
 socket is writable again (``add_writer``), so a busy sink never stalls a request.
 
@@ -27,6 +29,10 @@ from typing import Protocol
 log = logging.getLogger("postroom.tracking")
 
 REPORT = "#served"
+#: Seconds a recorded hit may wait in the worker before it is sent: one send (and one wake-up
+#: of the sink) carries every hit of that time, not those of one turn of the event loop.
+#: A crash loses this much more than the sink's interval.
+SEND_EVERY = 0.005
 
 
 class Recorder(Protocol):
@@ -64,7 +70,7 @@ class SocketRecorder:
             self._scheduled = True
             try:
                 self._loop = asyncio.get_running_loop()
-                self._loop.call_soon(self._send)
+                self._loop.call_later(SEND_EVERY, self._send)
             except RuntimeError:  # no loop (a synchronous caller): send now
                 self._loop = None
                 self._send()
