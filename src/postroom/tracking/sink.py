@@ -1,19 +1,23 @@
 """The event sink: hits in, judged events out, in batches, never lost and never twice.
 
 - :class:`EventWriter` turns a batch of hits into ``events`` rows in one transaction: it looks
-  up the copies (deliveries) the hits name, judges each hit (:mod:`postroom.tracking.judge`)
-  and inserts the rows (SQLAlchemy's multi-row ``executemany``: batched ``INSERT ... VALUES``
-  on PostgreSQL, ``executemany`` on SQLite in WAL mode).
+  up the copies (deliveries) the hits name, judges each hit (:mod:`postroom.tracking.judge`,
+  the verdict of a request shape cached when it depends on nothing else) and inserts the
+  rows on the driver's connection (``COPY`` on PostgreSQL, ``executemany`` on SQLite in WAL
+  mode): SQLAlchemy's per-row processing cost several times the database's own work.
 - :class:`EventSink` holds the hits that arrived since the last write and writes them at
-  least every ``interval`` (default 100 ms). When the database is down the batch goes to the
-  :class:`~postroom.tracking.spool.Spool` instead, and spooled batches are replayed, in order
-  and exactly once, before anything newer is written.
-- :class:`SinkServer` runs a sink in its own process (``postroom serve`` starts it beside the
-  HTTP workers): workers send hit lines over a Unix socket, and the one thread here reads
+  least every ``interval`` (default 100 ms). Every batch is named before its first attempt
+  and its name is written to ``tracking_spool`` with its events. When the database is down
+  the batch goes to the :class:`~postroom.tracking.spool.Spool` under that name instead, and
+  spooled batches are replayed, in order and exactly once (a name already written is not
+  written again), before anything newer is written.
+- :class:`SinkServer` runs a sink on a thread of the ``postroom serve`` process, beside the
+  HTTP workers: workers send hit lines over a Unix socket, and the one thread here reads
   them and writes, so no database work ever runs on a request's event loop (the lesson of
   ../shared/docs/PERFORMANCE.md: a flush competing with the request path ruins p99).
   A graceful stop reads every worker to its end and writes everything; a crash loses what
-  arrived since the last write, at most one interval.
+  arrived since the last write began, one interval's worth (each write starts early by the
+  time the last one took).
 - :class:`ThreadSink` runs a sink on a thread of the web process itself, for an app built
   without ``postroom serve`` (tests, a development server).
 """
