@@ -361,6 +361,7 @@ class EventSink:
     # Names of batches written straight to the database: their marks are deleted with the
     # next write (only a batch that may be spooled needs one).
     _committed: list[str] = field(default_factory=list)
+    _slow_warned: float = -1e9
 
     def add_lines(self, lines: Sequence[str]) -> None:
         with self._lock:
@@ -398,8 +399,9 @@ class EventSink:
             took = time.monotonic() - started
             self.stats.flushes += 1
             self.stats.longest_flush = max(self.stats.longest_flush, took)
-            if took > self.interval:
-                # A crash now loses more than an interval; say so (with what took the time).
+            if took > self.interval and started - self._slow_warned > 10.0:
+                # A crash now would lose more than an interval: say so (at most every 10 s).
+                self._slow_warned = started
                 log.warning(
                     "the event sink's write of %d hits took %.0f ms, more than the %.0f ms "
                     "flush interval",
