@@ -8,6 +8,9 @@
 # the run outlasts them): verified (HMAC) and recorded. Targets: postroom >= 0.5x nginx's
 # requests/s, p99 <= 10 ms. Then an exact-count run: N valid tokens first, tampered ones after
 # (served, verified, not recorded); after a graceful stop (SIGTERM), events recorded must be N.
+# Counted three ways: what wrk sent (the Lua script counts it), what the workers served (each
+# reports its count to the sink when it stops; `postroom serve` logs the sum) and the events
+# in the database. In both runs the events must equal what the workers served, exactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
