@@ -459,6 +459,7 @@ class SinkServer:
         self.clients = 0
         self.reports = 0  # workers that reported on stopping
         self.served = 0  # hits those workers said they recorded
+        self.cpu = 0.0  # seconds of CPU the sink's thread used (known once it stopped)
 
     def start(self) -> SinkServer:
         self._thread.start()
@@ -525,6 +526,7 @@ class SinkServer:
                 ended = time.monotonic()
                 next_flush = max(ended, began + interval - (ended - began))
         self._flush(final=True)
+        self.cpu = time.thread_time()
         for sock in partial:
             sock.close()
         if os.path.exists(self.path):

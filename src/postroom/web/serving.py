@@ -102,7 +102,8 @@ def serve(
         stats = sink.stats
         log.warning(
             "serve stopped: %d workers reported %d hits served; the sink received %d hits, "
-            "%d events recorded, %d skipped, %d spooled, %d replayed",
+            "%d events recorded, %d skipped, %d spooled, %d replayed (%.1f s of CPU, "
+            "longest write %.0f ms)",
             server.reports,
             server.served,
             stats.hits,
@@ -110,6 +111,8 @@ def serve(
             stats.skipped,
             stats.spooled,
             stats.replayed,
+            server.cpu,
+            stats.longest_flush * 1000,
         )
         if server.served != stats.hits:
             log.error(
