@@ -44,11 +44,14 @@ if TYPE_CHECKING:
         Suppression,
     )
     from postroom.store import Database
+    from postroom.webhooks.service import Webhooks
+    from postroom.webhooks.transport import WebhookTransport
 
 if TYPE_CHECKING:
     from postroom.compose.email import Email
     from postroom.jobs.worker import Worker
     from postroom.sending import EmailState, SendResult
+    from postroom.tracking.engagement import EmailEngagement
 
 F = TypeVar("F", bound=HandlerFunc)
 
@@ -126,9 +129,11 @@ class Postroom:
         transport: MailTransport | None = None,
         database: Database | None = None,
         clock: Callable[[], datetime] = utcnow,
+        webhook_transport: WebhookTransport | None = None,
     ) -> None:
         self.handlers = HandlerRegistry()
         self.clock = clock
+        self._webhook_transport = webhook_transport
         self._settings = settings
         self._transport = transport
         self._transport_owned = False  # True when built from settings (and so replaceable)
@@ -195,6 +200,44 @@ class Postroom:
             self._transport = transport_from_settings(self.settings.error_mail)
             self._transport_owned = True
         return self._transport
+
+    @property
+    def webhook_transport(self) -> WebhookTransport:
+        """How webhooks are POSTed (urllib; tests pass a fake or point at a local server)."""
+        if self._webhook_transport is None:
+            from postroom.webhooks.transport import UrllibWebhookTransport
+
+            self._webhook_transport = UrllibWebhookTransport()
+        return self._webhook_transport
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Webhook endpoints: add, list, test, remove, and their messages."""
+        from postroom.webhooks.service import Webhooks
+
+        return Webhooks(self)
+
+    def handler_spec(self, name: str) -> HandlerSpec:
+        """The handler ``name``: Python code registered here, or a module served by a URL
+        (a webhook endpoint with that handler). KeyError names the known ones."""
+        try:
+            return self.handlers.by_name(name)
+        except KeyError:
+            from postroom.store import webhooks as store
+            from postroom.webhooks.handler import url_handler_spec
+
+            with self.database.transaction() as tx:
+                endpoint = store.find_handler_endpoint(tx, name)
+            if endpoint is None:
+                raise
+            return url_handler_spec(
+                name,
+                endpoint.url,
+                endpoint.secret,
+                transport=self.webhook_transport,
+                timeout=self.settings.webhooks.timeout.total_seconds(),
+                clock=self.clock,
+            )
 
     def codec_keyring(self) -> Keyring:
         """The address keyring; tracking tokens are signed with it too (own HMAC label)."""
@@ -272,7 +315,7 @@ class Postroom:
         (the user's own address). A bounce or complaint that comes back to the reply address
         counts against the user only when it names this address; without it, none counts.
         """
-        spec = self.handlers.by_name(handler)
+        spec = self.handler_spec(handler)
         key = new_session_key()
         [issued] = self._insert_sessions(
             spec, user, [(key, data)], ttl=ttl, uses=uses, address=address
@@ -340,7 +383,7 @@ class Postroom:
 
         if not entries:
             raise ValueError("a digest needs at least one item")
-        spec = self.handlers.by_name(handler)
+        spec = self.handler_spec(handler)
         keys = [new_session_key() for _ in range(len(entries) + 1)]
         addresses = [
             self.codec.encode_reply(module=spec.module, user=user, session_key=key) for key in keys
@@ -385,7 +428,7 @@ class Postroom:
         Call it for mail the application sends itself. Returns False when the Message-ID was
         recorded already (the first record stands).
         """
-        module = self.handlers.by_name(handler).module if handler is not None else None
+        module = self.handler_spec(handler).module if handler is not None else None
         if user is not None:
             check_user_id(user)
         if not message_id.strip("<> \t"):
@@ -438,6 +481,14 @@ class Postroom:
 
         return email_state(self, email_id)
 
+    def engagement(self, email_id: int) -> EmailEngagement:
+        """The email's opens and clicks: totals, copies opened and clicked at least once (by
+        anyone and by a person), the first open by a person (docs/tracking.md)."""
+        from postroom.store.api import email_engagement
+
+        with self.database.transaction() as tx:
+            return email_engagement(tx, email_id)
+
     def worker(self, **options: Any) -> Worker:
         """A :class:`~postroom.jobs.worker.Worker` for this application (``postroom worker``)."""
         from postroom.jobs.worker import Worker
@@ -462,6 +513,7 @@ class Postroom:
             store=store or self.database,
             transport=self.transport,
             clock=self.clock,
+            webhook_transport=self.webhook_transport,
         )
 
     def receive(

@@ -55,6 +55,9 @@ catch the whole family with one clause and the command line can map each branch 
     │   ├── Conflict             409: the request contradicts what is stored
     │   ├── PayloadTooLarge      413: a body larger than the route accepts
     │   └── InvalidRequest       400/415/422: a parameter or body field that cannot be used
+    ├── WebhookError             a webhook that cannot be sent, received or answered as asked
+    │   ├── WebhookVerificationError  a received webhook whose headers or signature do not verify
+    │   └── WebhookFailed        an endpoint that did not take a POST (network, timeout, non-2xx)
     ├── CatcherError             the local mail catcher cannot act as asked (no such message, the
     │                            pixel or link cannot be fetched, a port taken): names the fix
     └── Reject                   raised by an application handler to refuse a reply politely
@@ -398,6 +401,28 @@ class InvalidRequest(ApiError):
 
     status = 422
     problem = "invalid-field"
+
+
+class WebhookError(PostroomError):
+    """A webhook that cannot be sent, received or answered as asked."""
+
+
+class WebhookVerificationError(WebhookError):
+    """A received webhook that must not be trusted: a header missing, a timestamp outside
+    the tolerance (a replay), or no signature that matches the body."""
+
+
+class WebhookFailed(WebhookError):
+    """An endpoint did not take a POST: it could not be reached, timed out, or answered
+    other than 2xx. ``status`` is the HTTP status when there was one, ``retry_after`` the
+    seconds its Retry-After asked for; the POST is retried from the queue."""
+
+    def __init__(
+        self, problem: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(problem)
 
 
 class CatcherError(PostroomError):

@@ -36,6 +36,8 @@ class EventType(enum.StrEnum):
     REPLIED = "replied"
     AUTO_REPLIED = "auto_replied"
     INBOUND_REJECTED = "inbound_rejected"
+    #: A webhook endpoint was disabled (410 Gone, or failing for ``webhooks.disable_after``).
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 @dataclass(frozen=True, slots=True)

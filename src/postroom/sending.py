@@ -166,7 +166,7 @@ def queue_email(room: Postroom, email: Email) -> SendResult:
             ) from None
     elif email.reply is not None:
         try:
-            spec = room.handlers.by_name(email.reply.handler)
+            spec = room.handler_spec(email.reply.handler)
         except KeyError as exc:
             raise ComposeError("reply", str(exc.args[0]), "register the handler first") from None
         if email.reply.uses is not None and email.reply.uses < 1:

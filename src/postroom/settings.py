@@ -112,6 +112,18 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CatcherSettings:
+    """The local mail catcher inside ``postroom serve``: an SMTP server on ``host:port`` that
+    keeps every message sent to it for the dashboard's inboxes. ``enabled``: ``auto`` (on
+    with the embedded SQLite database while no sending account other than the catcher's is
+    set up: a fresh install sends somewhere visible), ``on`` or ``off``."""
+
+    enabled: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 2525
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxSettings:
     """The Mailbox part: Sent folder reconciliation and watched IMAP mailboxes.
 
@@ -162,6 +174,7 @@ class Settings:
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     mailbox: MailboxSettings = field(default_factory=MailboxSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    catcher: CatcherSettings = field(default_factory=CatcherSettings)
     source: str = "defaults"
 
     def clone(self, **changes: Any) -> Settings:
@@ -228,6 +241,20 @@ def _as_transport(key: str, value: Any) -> str:
     if text not in ("smtp", "outbox", "none"):
         raise ConfigError(key, f"unknown transport {text!r}", "use one of smtp, outbox, none")
     return text
+
+
+def _as_catcher_mode(key: str, value: Any) -> str:
+    text = _as_str(key, value).lower()
+    if text not in ("auto", "on", "off"):
+        raise ConfigError(key, f"unknown value {text!r}", "use one of auto, on, off")
+    return text
+
+
+def _as_port(key: str, value: Any) -> int:
+    port = _as_int(key, value)
+    if not 1 <= port <= 65535:
+        raise ConfigError(key, f"port {port} is out of range", "use a port from 1 to 65535")
+    return port
 
 
 def _as_domain(key: str, value: Any) -> str:
@@ -408,6 +435,9 @@ _SCHEMA: dict[tuple[str, str], tuple[str, _Conv]] = {
     ("webhooks", "timeout_seconds"): ("webhooks.timeout", _as_seconds),
     ("webhooks", "disable_after_days"): ("webhooks.disable_after", _as_days),
     ("webhooks", "fanout_interval_seconds"): ("webhooks.fanout_interval", _as_seconds),
+    ("catcher", "enabled"): ("catcher.enabled", _as_catcher_mode),
+    ("catcher", "host"): ("catcher.host", _as_str),
+    ("catcher", "port"): ("catcher.port", _as_port),
 }
 
 
@@ -505,6 +535,7 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
         "tracking": {},
         "mailbox": {},
         "webhooks": {},
+        "catcher": {},
     }
     for attr, value in values.items():
         head, _, tail = attr.partition(".")
@@ -519,6 +550,7 @@ def _build(values: Mapping[str, Any], source: str) -> Settings:
         tracking=TrackingSettings(**nested["tracking"]),
         mailbox=MailboxSettings(**nested["mailbox"]),
         webhooks=WebhookSettings(**nested["webhooks"]),
+        catcher=CatcherSettings(**nested["catcher"]),
         **top,
     )
     if settings.sending.batch < 1:
@@ -663,4 +695,11 @@ timeout_seconds = 10
 # An endpoint failing for this long without one success is disabled (an event says so).
 disable_after_days = 5
 fanout_interval_seconds = 1
+
+[catcher]
+# The local mail catcher inside `postroom serve` (SMTP, loopback): "auto" runs it with the
+# embedded SQLite database while no sending account but the catcher's is set up.
+enabled = "auto"
+host = "127.0.0.1"
+port = 2525
 """

@@ -12,42 +12,10 @@ from typing import Any
 import httpx2
 
 from browser.conftest import Site, unique
-from dashboard.conftest import PASSWORD, USER
+from browser.pages import WIDTHS, log_in, new_page, shoot
 from dashboard.hostile import HTML_BODY, PWNED, SCRIPT, SUBJECT, hostile_message
 from postroom.outbound.types import Timeouts
 from postroom.store import catcher as catcher_store
-
-WIDTHS = (1280, 390)
-
-
-def new_page(browser: Any, site: Site, width: int) -> Any:
-    context = browser.new_context(viewport={"width": width, "height": 900}, base_url=site.url)
-    page = context.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.dialogs = dialogs
-    return page
-
-
-def log_in(page: Any) -> None:
-    page.goto("/emails")
-    assert "/login" in page.url
-    assert page.evaluate("document.activeElement.id") == "username"  # autofocus
-    page.keyboard.type(USER)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"^http://[^/]+/emails$"))
-    page.keyboard.press("Tab")  # the skip link comes first on every page
-    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-    page.keyboard.press("Enter")
-    assert page.evaluate("document.activeElement.id") == "main"
-
-
-def shoot(page: Any, artifacts: Path, name: str, width: int) -> None:
-    page.screenshot(path=str(artifacts / f"{name}-{width}.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"{name} at {width} px is {overflow} px wider than the window"
 
 
 def send(site: Site, to: str, user: int, **fields: Any) -> int:
@@ -80,7 +48,7 @@ def caught_id(site: Site, recipient: str) -> int:
 def test_the_loop_in_the_browser(browser: Any, site: Site, artifacts: Path) -> None:
     ada = unique("ada")
     email_id = send(site, ada, 41)
-    page = new_page(browser, site, 1280)
+    page = new_page(browser, site.url, 1280)
     log_in(page)
     page.get_by_role("link", name="A new post in Gardening").first.click()
     page.wait_for_url(re.compile(rf"/emails/{email_id}$"))
@@ -131,11 +99,12 @@ def test_hostile_mail_runs_no_script(browser: Any, site: Site, artifacts: Path) 
         "sessions": "/sessions",
         "suppressions": "/suppressions",
         "accounts": "/accounts",
+        "webhooks": "/webhooks",
         "catcher": "/catcher",
         "caught-hostile": f"/catcher/messages/{caught}",
     }
     for width in WIDTHS:
-        page = new_page(browser, site, width)
+        page = new_page(browser, site.url, width)
         log_in(page)
         for name, path in paths.items():
             page.goto(path)

@@ -48,6 +48,7 @@ def test_pages_need_a_login(anonymous: TestClient) -> None:
         "/suppressions",
         "/sessions",
         "/accounts",
+        "/webhooks",
         "/catcher",
         "/catcher/messages/1",
         "/catcher/messages/1/raw",
@@ -210,3 +211,31 @@ def test_sessions_and_accounts(client: TestClient, board_room: Postroom) -> None
     assert issued.address
     accounts = client.get("/accounts").text
     assert "news@example.test" in accounts and "never tested" in accounts
+
+
+def test_webhook_endpoints_with_their_recent_deliveries(
+    client: TestClient, board_room: Postroom
+) -> None:
+    from postroom.store import webhooks as hooks
+
+    assert "No webhook endpoints" in client.get("/webhooks").text
+    now = board_room.clock()
+    with board_room.database.transaction() as tx:
+        endpoint = hooks.add_endpoint(
+            tx,
+            url="https://app.example.org/hooks?<b>x</b>",
+            secret="whsec_" + "A" * 32,
+            event_types=["replied", "bounced"],
+            handler=None,
+            description="the <i>help desk</i>",
+            now=now,
+        )
+        hooks.add_event(tx, type="bounced", now=now, data={"recipient": "gone@example.net"})
+    with board_room.database.transaction() as tx:
+        queued, _ = hooks.fan_out_endpoint(tx, endpoint.id, now=now)
+    assert queued == 1
+    page = client.get("/webhooks").text
+    assert f"#{endpoint.id} <bdi>https://app.example.org/hooks?&lt;b&gt;x&lt;/b&gt;</bdi>" in page
+    assert "events: replied, bounced" in page and "the &lt;i&gt;help desk&lt;/i&gt;" in page
+    assert "<i>help desk</i>" not in page
+    assert "<td>bounced</td>" in page and ">pending</span>" in page and "<code>msg_" in page

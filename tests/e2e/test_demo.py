@@ -36,7 +36,8 @@ def _env() -> dict[str, str]:
 @pytest.mark.timeout(300)
 def test_headless_demo_plays_every_step(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "postroom.cli", "demo", "--headless", "--dir", str(tmp_path / "d")],
+        # A relative --dir, as `make demo`'s default demo-out/ is.
+        [sys.executable, "-m", "postroom.cli", "demo", "--headless", "--dir", "d"],
         capture_output=True,
         text=True,
         timeout=280,

@@ -149,6 +149,29 @@ def test_a_copy_filed_after_the_wait_is_swept_later(stack: Stack) -> None:
         assert tx.query(JobRow).filter(JobRow.status == "queued").count() == 0
 
 
+def test_copies_older_than_the_window_are_searched_for(stack: Stack) -> None:
+    """Much mail filed in Sent after the copies (the sender's own client at work): they fall
+    out of the newest-messages window, and one UID SEARCH finds them."""
+    from postroom.mailbox.reconcile import WINDOW_EXTRA
+    from support.mailboxes import run_reconcile, send_and_deliver, the_email
+
+    fake = GmailFake()
+    stack.add_account()
+    discover_account(stack.room, stack.account(), fake.opener)
+    email_id = send_and_deliver(stack, the_email("old copies"))
+    for raw in stack.servers.wait_for_mail("alice@example.test", "Sent", count=3):
+        fake.submit(raw)
+    for n in range(2 * 3 + WINDOW_EXTRA + 5):
+        fake.add(f"From: alice@example.test\r\nMessage-ID: <own-{n}@x>\r\n\r\nhi\r\n".encode(),
+                 [SENT])  # fmt: skip
+    run_reconcile(stack.room, email_id, fake.opener)
+    commands = fake.sessions[-1].commands
+    assert commands[:4] == ["SELECT", "UID FETCH", "UID SEARCH", "UID FETCH"], commands
+    ours = [m for m in fake.in_folder(SENT) if b"own-" not in m.raw]
+    assert len(ours) == 1 and b"X-Postroom-Email" in ours[0].raw
+    assert len(fake.in_folder(SENT)) == 1 + 2 * 3 + WINDOW_EXTRA + 5
+
+
 def test_a_provider_that_replaces_message_ids_is_searched_by_postroom_header(
     stack: Stack,
 ) -> None:
@@ -178,5 +201,5 @@ def test_a_provider_that_replaces_message_ids_is_searched_by_postroom_header(
         assert len(in_sent) == n + 1  # one clean copy per email, no provider copy
         assert not any(b"provider-" in m.raw for m in fake.messages.values())
         assert stack.account().state["mailbox"]["search_key"] == "header"
-    # The second email searched by the header alone (and the clean copy's Message-ID).
-    assert fake.sessions[-1].commands[:3] == ["SELECT", "UID SEARCH", "UID FETCH"]
+    # Both found among Sent's newest messages by their X-Postroom-Email field: no SEARCH.
+    assert fake.sessions[-1].commands[:3] == ["SELECT", "UID FETCH", "UID MOVE"]

@@ -139,8 +139,13 @@ def _write_mbox(path: Path, message: EmailMessage) -> None:
 
 # The editor mutt and NeoMutt run on the draft: the person's hand, as a script.
 _EDITOR = r"""
-import json, os, sys, textwrap
+import json, os, sys, textwrap, time
 path = sys.argv[-1]
+# What it did, for the failure message when a client says the draft was left unchanged.
+log = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "editor.log"), "a")
+log.write(f"{time.time():.3f} editing {path} (mtime {os.stat(path).st_mtime:.3f})\n")
+log.flush()
+sys.stderr = log
 plan = json.load(open(os.environ["POSTROOM_TEST_PLAN"], encoding="utf-8"))
 with open(path, encoding="utf-8") as handle:
     draft = handle.read()
@@ -170,6 +175,7 @@ else:
         body[at + 1 : at + 1] = ["", *typed(answer).split("\n"), ""]
 with open(path, "w", encoding="utf-8") as handle:
     handle.write("\n".join(body + sig))
+log.write(f"{time.time():.3f} wrote {path} (mtime {os.stat(path).st_mtime:.3f})\n")
 """
 
 
@@ -301,7 +307,12 @@ def _reply_with_mutt(
         session.wait_for("New post in Meetup")
         session.keys("r")
         # The compose menu's key help ("y:Send", "y:Absenden", ...) is translated; its keys are not.
-        session.wait_for("y:")
+        try:
+            session.wait_for("y:")
+        except ClientError as exc:
+            log = work / "editor.log"
+            seen = log.read_text(encoding="utf-8") if log.exists() else "(the editor never ran)"
+            raise ClientError(f"{exc}\nthe editor's log:\n{seen}") from None
         session.keys("y")
         # Back at the index once the message is handed to the SMTP server (the "Mail sent."
         # notice may be gone by the time the screen is read).

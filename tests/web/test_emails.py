@@ -84,6 +84,39 @@ def test_send_queues_a_copy_per_recipient_and_the_email_reads_back(
     assert [e["type"] for e in first["events"]] == ["queued"]
     assert first["events"][0]["delivery_id"] == first["id"]
     assert email["next_cursor"] is None
+    assert email["engagement"]["unique_opens"] == 0
+    assert first["engagement"] == {
+        "opens": 0, "human_opens": 0, "clicks": 0, "human_clicks": 0,
+        "first_open_at": None, "first_human_open_at": None,
+    }  # fmt: skip
+
+    # Bob opens it (a person), a scanner opens Ada's: the email and each copy say so.
+    from datetime import UTC, datetime
+
+    from postroom.store.models import EventRow
+
+    at = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    copies = {c["address"]: c for c in email["copies"]}
+    with api_room.database.transaction() as tx:
+        for address, machine in ((bob, False), (ada, True)):
+            tx.add(
+                EventRow(
+                    type="opened",
+                    occurred_at=at,
+                    email_id=sent["email_id"],
+                    delivery_id=copies[address]["id"],
+                    recipient=address,
+                    machine=machine,
+                    data={},
+                )
+            )
+    email = client.get(sent["url"], headers=headers).json()
+    engagement = email["engagement"]
+    assert (engagement["unique_opens"], engagement["unique_human_opens"]) == (2, 1)
+    assert engagement["first_human_open_at"].startswith("2026-11-02T09:30")
+    by_address = {c["address"]: c["engagement"] for c in email["copies"]}
+    assert by_address[bob]["first_human_open_at"].startswith("2026-11-02T09:30")
+    assert by_address[ada]["opens"] == 1 and by_address[ada]["first_human_open_at"] is None
 
 
 def test_a_multipart_email_carries_its_files(

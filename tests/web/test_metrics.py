@@ -88,6 +88,27 @@ def test_the_scrape_reports_what_the_tables_hold(
     assert after[("postroom_jobs", (("kind", "notice"), ("status", "queued")))] == 1
     assert after[("postroom_suppressions", (("reason", "gone"),))] == 1
     assert after[("postroom_accounts_paused", ())] == 1
+    webhooks = {k[1][0][1]: v for k, v in after.items() if k[0] == "postroom_webhook_endpoints"}
+    assert webhooks == {"enabled": 0, "failing": 0, "disabled": 0}
+    assert after[("postroom_webhook_messages", (("status", "pending"),))] == 0
+
+    # An endpoint failing its first delivery: one message retrying, the endpoint failing.
+    from postroom.store import webhooks as hooks
+
+    with api_room.database.transaction() as tx:
+        endpoint = hooks.add_endpoint(
+            tx, url="https://hooks.example.org/", secret="whsec_" + "A" * 32,
+            event_types=[], handler=None, description="", now=now,
+        )  # fmt: skip
+        hooks.add_event(tx, type="bounced", now=now, data={})
+    with api_room.database.transaction() as tx:
+        hooks.fan_out_endpoint(tx, endpoint.id, now=now)
+        [message] = hooks.list_messages(tx, endpoint.id)
+        hooks.record_failed_attempt(tx, message, status=503, error="503 Unavailable", now=now)
+    failing = scrape(client)
+    assert failing[("postroom_webhook_endpoints", (("state", "failing"),))] == 1
+    assert failing[("postroom_webhook_messages", (("status", "pending"),))] == 1
+    assert failing[("postroom_webhook_messages", (("status", "retrying"),))] == 1
     openmetrics = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.rstrip().endswith("# EOF")

@@ -34,9 +34,17 @@ if TYPE_CHECKING:
 
 #: What a person's mail client sends when it shows the images of a message.
 PERSON_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0"
-#: Apple Mail Privacy Protection fetches every image ahead of the reader with a bare agent.
+#: Apple Mail Privacy Protection fetches every image ahead of the reader with a bare agent,
+#: through Apple's relays, whose addresses are Apple's 17.0.0.0/8 (tracking/machines.toml).
 APPLE_PREFETCH_AGENT = "Mozilla/5.0"
-CLIENTS = {"person": PERSON_AGENT, "apple_prefetch": APPLE_PREFETCH_AGENT}
+APPLE_RELAY_ADDRESS = "17.58.63.1"
+#: Each client: its User-Agent, and the address it reaches postroom from (sent as
+#: X-Forwarded-For, which postroom believes only with ``tracking.forwarded_for = true``, as
+#: behind a reverse proxy; ``postroom demo`` sets it, its catcher standing in for the relay).
+CLIENTS: dict[str, tuple[str, str | None]] = {
+    "person": (PERSON_AGENT, None),
+    "apple_prefetch": (APPLE_PREFETCH_AGENT, APPLE_RELAY_ADDRESS),
+}
 FETCH_TIMEOUT = 5.0
 REPORTING_MTA = "catcher.localhost"
 
@@ -79,12 +87,18 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def fetch(url: str, agent: str, base_url: str) -> tuple[int, str | None]:
-    """GET ``url`` (which must start with ``base_url``) as ``agent``: its status and the
-    Location it redirects to. CatcherError when it cannot be reached or answers an error."""
+def fetch(
+    url: str, agent: str, base_url: str, *, forwarded_for: str | None = None
+) -> tuple[int, str | None]:
+    """GET ``url`` (which must start with ``base_url``) as ``agent`` (from ``forwarded_for``
+    when given): its status and the Location it redirects to. CatcherError when it cannot be
+    reached or answers an error."""
     if not url.startswith(base_url.rstrip("/") + "/"):
         raise CatcherError(f"{url} is not a tracking URL of this postroom ({base_url})")
-    request = urllib.request.Request(url, headers={"User-Agent": agent, "Accept": "*/*"})
+    headers = {"User-Agent": agent, "Accept": "*/*"}
+    if forwarded_for is not None:
+        headers["X-Forwarded-For"] = forwarded_for
+    request = urllib.request.Request(url, headers=headers)
     try:
         with _OPENER.open(request, timeout=FETCH_TIMEOUT) as answer:
             return int(answer.status), answer.headers.get("Location")
@@ -123,7 +137,8 @@ def open_message(room: Postroom, caught_id: int, *, client: str = "person") -> A
             f"message #{caught_id} has no open pixel (a text-only copy, or tracking is off)"
         )
     try:
-        status, _ = fetch(pixel, CLIENTS[client], room.settings.tracking.base_url)
+        agent, address = CLIENTS[client]
+        status, _ = fetch(pixel, agent, room.settings.tracking.base_url, forwarded_for=address)
     except CatcherError as exc:
         _failed(room, caught_id, "open", exc)
         raise

@@ -12,6 +12,7 @@ from postroom.cli import (
     tokens,
     understanding,
     users,
+    webhooks,
 )
 from postroom.cli.base import main
 
@@ -26,4 +27,5 @@ __all__ = [
     "tokens",
     "understanding",
     "users",
+    "webhooks",
 ]

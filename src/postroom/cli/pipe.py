@@ -18,9 +18,15 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from postroom.errors import ConfigError, MessageInProgress, StoreUnavailable, UnparseableMessage
+from postroom.errors import (
+    ConfigError,
+    MessageInProgress,
+    PostroomError,
+    StoreUnavailable,
+    UnparseableMessage,
+)
 
 if TYPE_CHECKING:
     from postroom.app import Postroom
@@ -95,7 +101,7 @@ def load_room(config: str | None, app: str | None, *, need_handlers: bool) -> Po
     settings = load_settings(config)
     spec = app or settings.app
     room = load_app(spec) if spec else Postroom()
-    if need_handlers and not room.handlers.names():
+    if need_handlers and not room.handlers.names() and not serves_urls(settings):
         problem = (
             f"{spec} registers no handler"
             if spec
@@ -109,6 +115,22 @@ def load_room(config: str | None, app: str | None, *, need_handlers: bool) -> Po
         )
     # The command line is the edge: the settings it loaded are the ones that apply.
     return room.configure(settings)
+
+
+def serves_urls(settings: Any) -> bool:
+    """Whether a module is served by a URL (a webhook endpoint with a handler): then the
+    application needs no Python handler. One query, on the driver alone."""
+    from postroom.store.driver import Connector
+    from postroom.store.inbound import handler_endpoints
+
+    connector = Connector(settings.database_url)
+    try:
+        with connector.unit() as driver:
+            return bool(handler_endpoints(driver))
+    except PostroomError:
+        return False
+    finally:
+        connector.close()
 
 
 def read_bounded(stream: BinaryIO, limit: int) -> tuple[bytes, int]:

@@ -206,6 +206,7 @@ class Loop:
                 "the open event", lambda: self.events("opened", recipient=bob.address)
             )
             check(event.machine is True, f"the prefetch was judged a person's: {event.data}")
+            check(_label(event) == "apple_privacy", f"not taken for Apple's: {event.data}")
             step.detail = f"Bob's prefetch recorded as a machine's ({_label(event)})"
 
         with play.step("a person opens it") as step:
@@ -346,8 +347,9 @@ class Loop:
 
 
 def _label(event: EventRow) -> str:
-    label = getattr(event, "label", None)
-    return str(label) if label else ("machine" if event.machine else "human")
+    from postroom.store.dashboard import event_label
+
+    return event_label(event) or ("machine" if event.machine else "human")
 
 
 def run_headless(workdir: Path, *, out: Callable[[str], None] = print) -> int:

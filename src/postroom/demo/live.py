@@ -14,11 +14,13 @@ from postroom.demo.site import HOST, Site, WebServer, prepare
 
 
 def demo_app(site: Site) -> object:
-    """What ``postroom serve`` serves: tracking endpoints, API, dashboard, catcher views."""
+    """What ``postroom serve`` serves (tracking endpoints, API, dashboard, catcher views),
+    and the forum's own page at ``/forum``."""
+    from postroom.examples.forum.web import forum_routes
     from postroom.web.app import build_app
     from postroom.web.dashboard import dashboard_routes
 
-    return build_app(site.room, routes=dashboard_routes(site.room))
+    return build_app(site.room, routes=[*forum_routes(site.forum), *dashboard_routes(site.room)])
 
 
 @contextmanager
@@ -43,6 +45,7 @@ def started(
         site._stops.append(web.stop)
         out(f"postroom demo in {workdir}/ (SQLite database, config postroom.toml, forum.db)")
         out(f"web app (dashboard, API, tracking): {web.url}")
+        out(f"the forum's own page: {web.url}/forum")
         out(f"mail catcher (SMTP): {HOST}:{site.catcher_port}")
         if site.imap is not None:
             out(f"private Dovecot IMAP for the sender's Sent folder: {HOST}:{site.imap.port}")

@@ -12,14 +12,17 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from postroom.handlers import HandlerSpec
+from postroom.handlers import HandlerSpec, module_id_for
 from postroom.inbound.types import Reply
 from postroom.mailer import MailTransport
 from postroom.settings import Settings
 from postroom.store import inbound as repos
 from postroom.store.driver import Driver
+
+if TYPE_CHECKING:
+    from postroom.webhooks.transport import WebhookTransport
 
 CLAIM_LEASE = timedelta(minutes=10)
 
@@ -76,6 +79,8 @@ class Effects(Protocol):
     def event(self, type: str, **values: Any) -> None: ...
     def notify(self, kind: str, message: EmailMessage, inbound_id: int | None) -> str: ...
     def dispatch(self, spec: HandlerSpec, reply: Reply) -> None: ...
+    def url_handler(self, module: int) -> HandlerSpec | None: ...
+    def retry_dispatch(self, inbound_id: int | None, reason: str) -> None: ...
     def finish(self, inbound_id: int | None, **values: Any) -> None: ...
 
 
@@ -109,11 +114,13 @@ class LiveEffects:
         store: Store,
         transport: MailTransport,
         clock: Callable[[], datetime],
+        webhook_transport: WebhookTransport | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.transport = transport
         self.clock = clock
+        self.webhook_transport = webhook_transport
         self.steps: list[str] = []
         self.claimed: int | None = None
         self._tx: Driver | None = None
@@ -241,6 +248,36 @@ class LiveEffects:
         spec.func(reply)
         self.steps.append(f"dispatched to handler {spec.name!r}")
 
+    def url_handler(self, module: int) -> HandlerSpec | None:
+        """The module served by a URL (a webhook endpoint with ``handler``), if one is."""
+        with self._connection() as tx:
+            endpoints = repos.handler_endpoints(tx)
+        for name, url, secret in endpoints:
+            if module_id_for(name) == module:
+                from postroom.webhooks.handler import url_handler_spec
+                from postroom.webhooks.transport import UrllibWebhookTransport
+
+                return url_handler_spec(
+                    name,
+                    url,
+                    secret,
+                    transport=self.webhook_transport or UrllibWebhookTransport(),
+                    timeout=self.settings.webhooks.timeout.total_seconds(),
+                    clock=self.clock,
+                )
+        return None
+
+    def retry_dispatch(self, inbound_id: int | None, reason: str) -> None:
+        """Queue the replay of a reply its module's URL did not take (``handler-retry``)."""
+        if inbound_id is None:
+            return
+        from postroom.webhooks.payloads import RETRY_SCHEDULE
+
+        now = self.clock()
+        with self._connection() as tx:
+            repos.enqueue_handler_retry(tx, inbound_id, now=now, run_at=now + RETRY_SCHEDULE[0])
+        self.steps.append(f"kept for the handler-retry job: {reason}")
+
     def finish(self, inbound_id: int | None, **values: Any) -> None:
         if inbound_id is None and not self._events:
             return
@@ -301,6 +338,9 @@ class DryRunEffects(LiveEffects):
             f"would call handler {spec.name!r} for user {reply.user_id} with "
             f"{len(reply.text)} characters of text"
         )
+
+    def retry_dispatch(self, inbound_id: int | None, reason: str) -> None:
+        self.steps.append(f"would queue the handler-retry job: {reason}")
 
     def finish(self, inbound_id: int | None, **values: Any) -> None:
         self.steps.append(f"would record outcome {values.get('outcome')}")

@@ -20,6 +20,7 @@ from postroom.errors import (
     Reject,
     StoreUnavailable,
     UnparseableMessage,
+    WebhookFailed,
 )
 from postroom.handlers import HandlerRegistry, HandlerSpec
 from postroom.inbound.content import attachments_of, is_empty_reply
@@ -380,7 +381,7 @@ class InboundPipeline:
                 {"address": ctx.address},
                 error="session does not match address",
             )
-        spec = self.handlers.by_module(token.module)
+        spec = self.handlers.by_module(token.module) or ctx.effects.url_handler(token.module)
         if spec is None:
             ctx.effects.steps.append(f"no handler for module {token.module}")
             return self._refuse(ctx, Outcome.UNKNOWN_MODULE, NoticeKind.UNKNOWN_MODULE, {})
@@ -465,6 +466,13 @@ class InboundPipeline:
         except StoreUnavailable:
             ctx.effects.give_back_use(session.id)
             raise
+        except WebhookFailed as exc:
+            # The module's URL did not take it: no error email (a retry may well succeed),
+            # the message is kept as failed and replayed from the queue.
+            ctx.effects.give_back_use(session.id)
+            ctx.effects.steps.append(f"handler {spec.name!r} (a URL) failed: {exc}")
+            ctx.effects.retry_dispatch(ctx.inbound_id, str(exc))
+            return self._done(ctx, Outcome.FAILED, error=f"webhook: {exc}")
         except Exception as exc:  # a handler bug must not lose the message: keep it for replay
             ctx.effects.give_back_use(session.id)
             detail = "".join(traceback.format_exception(exc)[-3:])

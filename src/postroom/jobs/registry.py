@@ -60,22 +60,29 @@ class JobRegistry:
 
 
 def run_prune(ctx: JobContext, payload: Mapping[str, Any]) -> None:
-    """The daily ``postroom prune``: expired sessions, old Message-IDs, finished jobs."""
+    """The daily ``postroom prune``: expired sessions, old Message-IDs, finished jobs and
+    webhook messages."""
     from postroom.store import queue
+    from postroom.store.webhooks import delete_finished_messages
 
     ctx.room.prune()
+    before = ctx.now - ctx.room.settings.session_prune_after
     with ctx.room.database.transaction() as tx:
-        queue.delete_finished_jobs(tx, ctx.now - ctx.room.settings.session_prune_after)
+        queue.delete_finished_jobs(tx, before)
+        delete_finished_messages(tx, before)
 
 
 def default_registry(imap_opener: Any = None) -> JobRegistry:
-    """The built-in kinds: ``prune``, ``notice``, and the Mailbox part's ``sent-reconcile``
-    and ``mailbox-discover`` (``imap_opener`` opens their IMAP sessions; tests pass a fake)."""
+    """The built-in kinds: ``prune``, ``notice``, the Mailbox part's ``sent-reconcile``
+    and ``mailbox-discover`` (``imap_opener`` opens their IMAP sessions; tests pass a fake),
+    and the webhooks' ``webhook`` and ``handler-retry``."""
     from postroom.jobs.notices import run_notice
     from postroom.mailbox.jobs import register
+    from postroom.webhooks.delivery import register as register_webhooks
 
     registry = JobRegistry()
     registry.add("prune", run_prune)
     registry.add("notice", run_notice)
     register(registry, imap_opener)
+    register_webhooks(registry)
     return registry

@@ -13,9 +13,11 @@ once its lease runs out); nothing is lost.
 
 The worker enqueues the daily prune itself (one job per day across all workers, by its unique
 key), and a Sent folder reconciliation for every email whose copies are all final (one per
-email, by its unique key; see :mod:`postroom.mailbox.jobs`). With ``mailbox.watch`` set, one
-thread per watched mailbox polls it (IDLE where offered) and hands new messages to the
-inbound pipeline (:mod:`postroom.mailbox.watch`).
+email, by its unique key; see :mod:`postroom.mailbox.jobs`). Every
+``webhooks.fanout_interval`` it queues new events for the webhook endpoints
+(:mod:`postroom.webhooks.delivery`). With ``mailbox.watch`` set, one thread per watched
+mailbox polls it (IDLE where offered) and hands new messages to the inbound pipeline
+(:mod:`postroom.mailbox.watch`).
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class Worker:
         self._senders: dict[int, list[threading.Thread]] = {}
         self._deliver: AccountRunner | None = None
         self._delivery_options = delivery
+        self._next_fanout = 0.0
 
     # -- the parts ---------------------------------------------------------------------------
 
@@ -161,8 +164,9 @@ class Worker:
             done = sum(self.deliver(account, self._stop) for account, _ in due)
             self.stats.copies += done
             self._schedule_mailbox()
+            fanned = self._fan_out(force=True)
             ran = self.run_jobs()
-            if not done and not ran:
+            if not done and not ran and not fanned:
                 break
         return self.stats
 
@@ -214,7 +218,7 @@ class Worker:
             try:
                 self._schedule_prune()
                 self._schedule_mailbox()
-                ran = self.run_jobs()
+                ran = self._fan_out() + self.run_jobs()
             except StoreUnavailable as exc:
                 log.warning("database unavailable for jobs, trying again: %s", exc)
                 ran = 0
@@ -232,6 +236,17 @@ class Worker:
             queue.enqueue_job(
                 tx, kind="prune", payload={}, now=now, unique_key=f"prune:{day}", max_attempts=3
             )
+
+    def _fan_out(self, *, force: bool = False) -> int:
+        """Queue new events for the webhook endpoints, at most every fanout_interval."""
+        started = time.monotonic()
+        if not force and started < self._next_fanout:
+            return 0
+        interval = self.room.settings.webhooks.fanout_interval.total_seconds()
+        self._next_fanout = started + interval
+        from postroom.webhooks.delivery import fan_out
+
+        return fan_out(self.room)
 
     def _schedule_mailbox(self) -> None:
         from postroom.mailbox.jobs import schedule_reconciliations

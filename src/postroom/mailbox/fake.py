@@ -288,6 +288,14 @@ class GmailFakeSession:
             )
         return out
 
+    def fetch_headers_between(
+        self, first_uid: int, last_uid: int, fields: Sequence[str], *, gmail_ids: bool = False
+    ) -> dict[int, Fetched]:
+        box = self._box()
+        return self.fetch_headers(
+            [u for u in sorted(box.uids) if first_uid <= u <= last_uid], fields
+        )
+
     def fetch_raw(self, uids: Sequence[int]) -> dict[int, bytes]:
         self.commands.append("UID FETCH")
         return {u: m.raw for u in uids if (m := self._message(u)) is not None}

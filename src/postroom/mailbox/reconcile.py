@@ -4,16 +4,20 @@ Sans-IO in spirit: :func:`reconcile` talks only to an :class:`ImapSession` and r
 progress through a callback; the job that loads the email and stores what was learned is in
 :mod:`postroom.mailbox.jobs`. The steps, and the commands each costs after login:
 
-1. ``SELECT`` Sent (its UIDVALIDITY is checked against the one learned).
-2. ``UID SEARCH`` for all the email's Message-IDs (every copy's and the clean copy's) and,
-   until the account has shown which works, postroom's ``X-Postroom-Email`` header, as one OR
-   chain (more commands only past 8000 octets, :mod:`postroom.mailbox.search`). Copies that
-   are not there yet are waited for a bounded time (``mailbox.sent_wait_seconds``), searching
-   again after 1, 1, 2, 4... seconds; a server that filed nothing by then is remembered as one
-   that files nothing, and its later emails only get the append.
-3. ``UID FETCH`` of what was found: ``BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM TO CC
-   X-POSTROOM-EMAIL)]`` (PEEK: nothing is marked \\Seen), which tells the clean copy from the
-   provider's copies and gives their From, To and Cc.
+1. ``SELECT`` Sent (its UIDVALIDITY is checked against the one learned; UIDNEXT says where
+   the newest messages are).
+2. ``UID FETCH`` of the header fields ``BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM TO CC
+   X-POSTROOM-EMAIL)]`` (PEEK: nothing is marked \\Seen) of a window of UIDs around UIDNEXT
+   (:func:`_window`): the copies were filed moments ago, so they are among the newest. Each
+   is known by its Message-ID or, where the provider replaced that, by postroom's
+   ``X-Postroom-Email`` header; the clean copy (a run killed after appending) by its own; the
+   From, To and Cc come as the provider stored them.
+3. Only when the window misses copies: ``UID SEARCH`` for all the email's Message-IDs and,
+   until the account has shown which works, the ``X-Postroom-Email`` header, as OR chains
+   (:mod:`postroom.mailbox.search`), and a header FETCH of what it found outside the window.
+   Copies that are not there yet are waited for a bounded time (``mailbox.sent_wait_seconds``),
+   fetching the window again after 1, 1, 2, 4... seconds; a server that filed nothing by then
+   is remembered as one that files nothing, and its later emails only get the append.
 4. Removal of the provider's copies, only those UIDs, never a plain EXPUNGE (RFC 3501's
    EXPUNGE removes every \\Deleted message of the folder, the user's own too):
    - generic server, ``sent_cleanup = "delete"`` (default): ``UID STORE +FLAGS.SILENT
@@ -26,11 +30,12 @@ progress through a callback; the job that loads the email and stores what was le
      the UIDs its COPYUID named (fact 20; by X-GM-MSGID when no COPYUID came), and
      ``UID EXPUNGE`` only when Gmail did not expunge them at once itself (fact 16).
 5. ``APPEND`` of one clean copy to Sent, ``(\\Seen)``, INTERNALDATE = the send time, unless
-   step 3 found it there already (a run that was killed after appending).
+   step 2 found it there already (a run that was killed after appending).
 
-So a generic server costs 6 commands per email (5 when it files nothing: no removal); Gmail
-costs 7 (8 when its auto-expunge is turned off). Killed at any point, a new run ends in the
-same state: the provider's copies are found again where they are (Sent, or Gmail's Trash when
+So a generic server costs 5 commands per email (SELECT, UID FETCH, UID STORE, UID EXPUNGE,
+APPEND); Gmail costs 6 (7 when its auto-expunge is turned off); a server known to file
+nothing costs 3 (SELECT, UID FETCH, APPEND). Killed at any point, a new run ends in the same
+state: the provider's copies are found again where they are (Sent, or Gmail's Trash when
 the run died between the move and the delete there), and the clean copy by its Message-ID.
 """
 
@@ -95,6 +100,32 @@ def _parse(fetched: Fetched) -> tuple[str | None, str | None]:
     return (normal_message_id(str(mid)) if mid else None, str(token).strip() if token else None)
 
 
+#: The ``2 x copies + WINDOW_EXTRA`` UIDs below Sent's UIDNEXT (the newest messages) and as
+#: many above it (copies filed while the run waits) are fetched in one command; past
+#: WINDOW_MAX_COPIES copies they are searched for instead (OR chains of their Message-IDs).
+WINDOW_EXTRA = 20
+WINDOW_MAX_COPIES = 100
+
+
+def _window(uidnext: int | None, copies: int) -> tuple[int, int] | None:
+    """The first and last UID of the window, or None to search instead."""
+    if uidnext is None or copies > WINDOW_MAX_COPIES:
+        return None
+    span = 2 * copies + WINDOW_EXTRA
+    return max(1, uidnext - span), uidnext - 1 + span
+
+
+def _copies_in(fetched: dict[int, Fetched], email: EmailToReconcile) -> int:
+    """How many of ``fetched`` are provider copies of ``email`` (by Message-ID or token)."""
+    wanted = set(email.copy_ids)
+    count = 0
+    for item in fetched.values():
+        mid, token = _parse(item)
+        if mid in wanted or (token == email.token and mid != normal_message_id(email.clean_id)):
+            count += 1
+    return count
+
+
 class Reconciler:
     """Runs the steps above for one email on one session."""
 
@@ -143,15 +174,41 @@ class Reconciler:
         if facts.search_key == "header":
             ids = [email.clean_id]
         chains = chunked(email_keys(ids, token))
-        found = self._search(chains, outcome)
+        window = _window(selected.uidnext, len(email.copy_ids))
         delays = iter([1.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
         waited = 0.0
-        while expect and len(found) < len(email.copy_ids) and waited < self.wait_seconds:
-            delay = min(next(delays, 32.0), self.wait_seconds - waited)
-            self.sleep(delay)
-            waited += delay
+
+        def waiting(have: int) -> bool:
+            return expect and have < len(email.copy_ids) and waited < self.wait_seconds
+
+        fetched: dict[int, Fetched]
+        if window is not None:
+            # The copies were filed moments ago: they are among the folder's newest messages
+            # (or arrive next), whose header fields one UID FETCH brings: no SEARCH.
+            fetched = session.fetch_headers_between(*window, FIELDS, gmail_ids=caps.gmail)
+            older: dict[int, Fetched] = {}
+            if facts.files_sent is not False and _copies_in(fetched, email) < len(email.copy_ids):
+                # Some are older than the window (much mail filed since), not filed yet, or
+                # never filed: one SEARCH finds the first kind; the window shows the second.
+                extra = [uid for uid in self._search(chains, outcome) if uid not in fetched]
+                if extra:
+                    older = session.fetch_headers(extra, FIELDS, gmail_ids=caps.gmail)
+                fetched |= older
+            while waiting(_copies_in(fetched, email)):
+                delay = min(next(delays, 32.0), self.wait_seconds - waited)
+                self.sleep(delay)
+                waited += delay
+                fetched = older | session.fetch_headers_between(
+                    *window, FIELDS, gmail_ids=caps.gmail
+                )
+        else:
             found = self._search(chains, outcome)
-        fetched = session.fetch_headers(found, FIELDS, gmail_ids=caps.gmail) if found else {}
+            while waiting(len(found)):
+                delay = min(next(delays, 32.0), self.wait_seconds - waited)
+                self.sleep(delay)
+                waited += delay
+                found = self._search(chains, outcome)
+            fetched = session.fetch_headers(found, FIELDS, gmail_ids=caps.gmail) if found else {}
         clean: list[int] = []
         copies: list[int] = []
         by_id = by_header = 0

@@ -76,6 +76,9 @@ class ImapSession(Protocol):
     def fetch_headers(
         self, uids: Sequence[int], fields: Sequence[str], *, gmail_ids: bool = False
     ) -> dict[int, Fetched]: ...
+    def fetch_headers_between(
+        self, first_uid: int, last_uid: int, fields: Sequence[str], *, gmail_ids: bool = False
+    ) -> dict[int, Fetched]: ...
     def fetch_raw(self, uids: Sequence[int]) -> dict[int, bytes]: ...
     def move(self, uids: Sequence[int], folder: str) -> CopyUid | None: ...
     def copy(self, uids: Sequence[int], folder: str) -> CopyUid | None: ...
@@ -202,10 +205,25 @@ class ImapClientSession:
     ) -> dict[int, Fetched]:
         if not uids:
             return {}
+        return self._fetch_headers(list(uids), fields, gmail_ids)
+
+    def fetch_headers_between(
+        self, first_uid: int, last_uid: int, fields: Sequence[str], *, gmail_ids: bool = False
+    ) -> dict[int, Fetched]:
+        """One UID FETCH of every UID from ``first_uid`` to ``last_uid`` (UIDs no message has
+        are simply not answered, RFC 3501 6.4.8). Listed one by one: IMAPClient keeps only
+        the answers for the UIDs it was given, so it takes no ``n:m`` range."""
+        return self._fetch_headers(list(range(max(1, first_uid), last_uid + 1)), fields, gmail_ids)
+
+    def _fetch_headers(
+        self, messages: list[int], fields: Sequence[str], gmail_ids: bool
+    ) -> dict[int, Fetched]:
+        if not messages:
+            return {}
         items = [f"BODY.PEEK[HEADER.FIELDS ({' '.join(fields).upper()})]", "FLAGS"]
         if gmail_ids:
             items.append("X-GM-MSGID")
-        data = self._run("UID FETCH", self.client.fetch, list(uids), items)
+        data = self._run("UID FETCH", self.client.fetch, messages, items)
         out: dict[int, Fetched] = {}
         for uid, values in data.items():
             header = b""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, and_, case, delete, distinct, func, select, update
 
 from postroom.store.keyset import Key, Page, after, page_of
 from postroom.store.models import (
@@ -28,6 +28,7 @@ from postroom.store.models import (
     SuppressionRow,
 )
 from postroom.store.repos import Tx, _conn
+from postroom.tracking.engagement import EmailEngagement
 
 EVENTS = cast(Table, EventRow.__table__)
 EMAILS = cast(Table, EmailRow.__table__)
@@ -275,6 +276,54 @@ def email_detail(tx: Tx, email_id: int, *, start: Key | None, limit: int) -> Ema
         for r in page.items
     )
     return EmailDetail(summary, dict(row.options or {}), events, Page(items, page.next))
+
+
+def email_engagement(tx: Tx, email_id: int) -> EmailEngagement:
+    """The email's opens and clicks summed in one query (the rules of
+    :mod:`postroom.tracking.engagement`)."""
+    ev = EVENTS.c
+    opened, clicked, person = ev.type == "opened", ev.type == "clicked", ev.machine.is_(False)
+    anonymous = ev.delivery_id.is_(None)
+
+    def count(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    def unique(condition: Any) -> Any:
+        return func.count(distinct(case((condition, ev.delivery_id))))
+
+    row = (
+        _conn(tx)
+        .execute(
+            select(
+                count(opened),
+                count(and_(opened, person)),
+                count(clicked),
+                count(and_(clicked, person)),
+                unique(opened),
+                unique(and_(opened, person)),
+                unique(clicked),
+                unique(and_(clicked, person)),
+                func.min(case((and_(opened, person), ev.occurred_at)), type_=ev.occurred_at.type),
+                count(and_(opened, anonymous)),
+                count(and_(clicked, anonymous)),
+            ).where(ev.email_id == email_id, ev.type.in_(("opened", "clicked")))
+        )
+        .one()
+    )
+    n = [int(value or 0) for value in row[:8]]
+    return EmailEngagement(
+        opens=n[0],
+        human_opens=n[1],
+        clicks=n[2],
+        human_clicks=n[3],
+        unique_opens=n[4],
+        unique_human_opens=n[5],
+        unique_clicks=n[6],
+        unique_human_clicks=n[7],
+        first_human_open_at=row[8],
+        anonymous_opens=int(row[9] or 0),
+        anonymous_clicks=int(row[10] or 0),
+    )
 
 
 # --- inbound messages ----------------------------------------------------------------------

@@ -448,3 +448,36 @@ def add_notice(
             _JOB_SQL, driver.params(job, times=("run_at", "created_at"), json_=("payload",))
         )
     return notice_id
+
+
+# -- modules served by a URL (webhook endpoints with a handler) ------------------------------
+
+
+def handler_endpoints(driver: Driver) -> list[tuple[str, str, str]]:
+    """(handler, url, secret) of every enabled endpoint that serves a module."""
+    rows = driver.execute(
+        "SELECT handler, url, secret FROM webhook_endpoints"
+        " WHERE handler IS NOT NULL AND disabled_at IS NULL ORDER BY id"
+    )
+    return [(str(h), str(u), str(s)) for h, u, s in rows]
+
+
+def enqueue_handler_retry(
+    driver: Driver, inbound_id: int, *, now: datetime, run_at: datetime
+) -> None:
+    """Queue the ``handler-retry`` job of a reply its module's URL did not take (once per
+    message: a retry that fails again is rescheduled by the job itself)."""
+    job = {
+        "kind": "handler-retry",
+        "payload": {"inbound_id": inbound_id},
+        "status": "queued",
+        "run_at": run_at,
+        "attempts": 0,
+        "max_attempts": 1000,
+        "unique_key": f"handler-retry:{inbound_id}",
+        "created_at": now,
+    }
+    driver.execute(
+        _JOB_SQL + " ON CONFLICT (unique_key) DO NOTHING",
+        driver.params(job, times=("run_at", "created_at"), json_=("payload",)),
+    )

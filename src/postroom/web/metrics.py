@@ -11,7 +11,11 @@ scrape, so every web node reports the same truth whichever process did the work.
   (queued, deferred, sending) and how long the oldest has;
 - ``postroom_jobs{kind,status}``: other work waiting, running or failed (error emails,
   webhooks when they are jobs, pruning); ``postroom_suppressions{reason}``;
-  ``postroom_accounts_paused``.
+  ``postroom_accounts_paused``;
+- ``postroom_webhook_messages{status}``: webhook deliveries ``pending`` (``retrying``: of
+  those, the ones whose endpoint failed at least once) and ``failed`` (given up: the endpoint
+  was disabled); ``postroom_webhook_endpoints{state}``: ``enabled``, ``failing`` (enabled,
+  no success since its last failure) and ``disabled``.
 
 The event counters are counted incrementally: the first scrape of a process counts every
 event once, later ones only the events written since (a range of the primary key), so a
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, case, func, select
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -47,6 +51,8 @@ from postroom.store.models import (
     InboundMessageRow,
     JobRow,
     SuppressionRow,
+    WebhookEndpointRow,
+    WebhookMessageRow,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +64,8 @@ INBOUND = cast(Table, InboundMessageRow.__table__)
 JOBS = cast(Table, JobRow.__table__)
 SUPPRESSIONS = cast(Table, SuppressionRow.__table__)
 ACCOUNTS = cast(Table, AccountRow.__table__)
+WEBHOOK_MESSAGES = cast(Table, WebhookMessageRow.__table__)
+WEBHOOK_ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)
 PENDING = ("queued", "deferred", "sending")
 #: How long after it was seen the highest event id is taken as final (see the docstring).
 SETTLE = 300.0
@@ -122,6 +130,7 @@ class StoreCollector(Collector):
             yield from self._queue(conn)
             yield from self._jobs(conn)
             yield from self._suppressions_and_accounts(conn)
+            yield from self._webhooks(conn)
         took = GaugeMetricFamily(
             "postroom_metrics_query_seconds", "How long reading these metrics took."
         )
@@ -223,6 +232,50 @@ class StoreCollector(Collector):
             [], conn.execute(select(func.count()).where(a.paused_until > now)).scalar_one()
         )
         yield paused
+
+    def _webhooks(self, conn: Connection) -> Iterator[Metric]:
+        m = WEBHOOK_MESSAGES.c
+        messages = GaugeMetricFamily(
+            "postroom_webhook_messages",
+            "Webhook deliveries pending (retrying: pending after a failed attempt) and failed "
+            "(given up when the endpoint was disabled).",
+            labels=["status"],
+        )
+        counts: dict[str, int] = dict(
+            conn.execute(
+                select(m.status, func.count())
+                .where(m.status.in_(("pending", "failed")))
+                .group_by(m.status)
+            ).all()
+        )
+        retrying = conn.execute(
+            select(func.count()).where(m.status == "pending", m.attempts > 0)
+        ).scalar_one()
+        for status, count in (
+            ("pending", counts.get("pending", 0)),
+            ("retrying", retrying),
+            ("failed", counts.get("failed", 0)),
+        ):
+            messages.add_metric([status], count)
+        yield messages
+        e = WEBHOOK_ENDPOINTS.c
+        endpoints = GaugeMetricFamily(
+            "postroom_webhook_endpoints",
+            "Webhook endpoints: enabled, failing (enabled, failed since their last success), "
+            "disabled.",
+            labels=["state"],
+        )
+        state = case(
+            (e.disabled_at.is_not(None), "disabled"),
+            (e.failing_since.is_not(None), "failing"),
+            else_="enabled",
+        )
+        found: dict[str, int] = dict(
+            conn.execute(select(state, func.count()).group_by(state)).all()
+        )
+        for name in ("enabled", "failing", "disabled"):
+            endpoints.add_metric([name], found.get(name, 0))
+        yield endpoints
 
 
 class MetricsApp:

@@ -42,10 +42,13 @@ def worker_app() -> Any:
     """The app of one granian worker (a factory: granian imports and calls it)."""
     from postroom.tracking.recorder import SocketRecorder
     from postroom.web.app import build_app
+    from postroom.web.dashboard import dashboard_routes
 
     room = _room()
     path = os.environ.get(SINK_ENV)
-    app = build_app(room, recorder=SocketRecorder(path) if path else None)
+    app = build_app(
+        room, routes=dashboard_routes(room), recorder=SocketRecorder(path) if path else None
+    )
     # Everything imported and built so far lives as long as the worker: out of the
     # collector's sight, a full collection no longer walks it (a pause in some request).
     gc.collect()

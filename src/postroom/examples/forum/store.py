@@ -156,6 +156,11 @@ class ForumStore:
             raise LookupError(f"no topic {topic_id}")
         return Topic(row[0], row[1], bool(row[2]))
 
+    def topics(self) -> list[Topic]:
+        with self._lock:
+            rows = self._conn.execute("SELECT id, title, closed FROM topics ORDER BY id").fetchall()
+        return [Topic(row[0], row[1], bool(row[2])) for row in rows]
+
     def close_topic(self, topic_id: int) -> None:
         with self._tx() as tx:
             tx.execute("UPDATE topics SET closed = 1 WHERE id = ?", (topic_id,))

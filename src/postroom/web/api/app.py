@@ -1,7 +1,7 @@
 """``build_api(room)``: the JSON API as one ASGI app, for the web app to mount at ``/api``.
 
 Its routes are the endpoints of the resource modules (emails, events, inbound, sessions,
-suppressions, accounts) plus the two that describe the API: ``/openapi.json`` and
+suppressions, accounts, webhooks) plus the two that describe the API: ``/openapi.json`` and
 ``/problems/{slug}``. Paths it does not have are answered 404 as problem documents too.
 """
 
@@ -16,7 +16,15 @@ from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
 from postroom.errors import NotFound
-from postroom.web.api import accounts, emails, events, inbound, sessions, suppressions
+from postroom.web.api import (
+    accounts,
+    emails,
+    events,
+    inbound,
+    sessions,
+    suppressions,
+    webhooks,
+)
 from postroom.web.api.common import Output
 from postroom.web.api.openapi import build_document
 from postroom.web.api.problems import BY_SLUG, PROBLEM_TYPES, type_uri
@@ -32,6 +40,7 @@ RESOURCES: tuple[Endpoint, ...] = (
     *sessions.ENDPOINTS,
     *suppressions.ENDPOINTS,
     *accounts.ENDPOINTS,
+    *webhooks.ENDPOINTS,
 )
 
 

@@ -69,7 +69,8 @@ class EventOut(Output):
     id: int
     type: str = Field(
         description="queued, sent, deferred, failed, bounced, opened, clicked, "
-        "unsubscribed, complained, replied, auto_replied or inbound_rejected"
+        "unsubscribed, complained, replied, auto_replied, inbound_rejected or "
+        "webhook_disabled"
     )
     occurred_at: datetime
     email_id: int | None

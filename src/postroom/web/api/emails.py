@@ -14,6 +14,7 @@ from postroom.access.tokens import Scope
 from postroom.compose.email import Attachment, Email, Inline, Recipient, ReplyTo, Track
 from postroom.errors import NotFound
 from postroom.store import api as store
+from postroom.tracking.engagement import copy_engagement
 from postroom.web.api.bodies import EmailBody, EmailForm
 from postroom.web.api.common import (
     USER_ID,
@@ -267,6 +268,35 @@ def list_emails(call: Call) -> Answer:
     return Answer(EmailPage(**page_body(call, "emails", items, page.next)))
 
 
+class CopyEngagementOut(Output):
+    """One copy's opens and clicks; a person's are those not judged a machine's (Apple's
+    prefetch, proxies' prefetches, scanners)."""
+
+    opens: int
+    human_opens: int
+    clicks: int
+    human_clicks: int
+    first_open_at: datetime | None
+    first_human_open_at: datetime | None = Field(description="When a person first opened it.")
+
+
+class EngagementOut(Output):
+    """The email's opens and clicks: ``unique_*`` count copies (opened or clicked at least
+    once); anonymous-mode events count in the totals only (they name no copy)."""
+
+    opens: int
+    human_opens: int
+    clicks: int
+    human_clicks: int
+    unique_opens: int
+    unique_human_opens: int
+    unique_clicks: int
+    unique_human_clicks: int
+    first_human_open_at: datetime | None
+    anonymous_opens: int
+    anonymous_clicks: int
+
+
 class CopyOut(Output):
     """One recipient's copy, its state and its timeline (events oldest first)."""
 
@@ -285,12 +315,24 @@ class CopyOut(Output):
     sent_at: datetime | None
     next_attempt_at: datetime | None
     events: list[EventOut]
+    engagement: CopyEngagementOut
+
+
+def copy_out(copy: store.CopyTimeline) -> CopyOut:
+    derived = copy_engagement((e.type, e.machine, e.occurred_at) for e in copy.events)
+    return CopyOut.model_validate(
+        {
+            **{name: getattr(copy, name) for name in CopyOut.model_fields if name != "engagement"},
+            "engagement": CopyEngagementOut.model_validate(derived),
+        }
+    )
 
 
 class EmailOut(EmailSummaryOut):
     """The email, its events counted by type, and a page of its copies (by delivery id)."""
 
     events: dict[str, int] = Field(description="The email's events counted by type.")
+    engagement: EngagementOut
     options: dict[str, Any]
     copies: list[CopyOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next copies.")
@@ -305,14 +347,16 @@ def get_email(call: Call) -> Answer:
         detail = store.email_detail(
             tx, email_id, start=start_of(call, "copies", timed=False), limit=call.query.limit
         )
-    if detail is None:
+        engagement = store.email_engagement(tx, email_id) if detail is not None else None
+    if detail is None or engagement is None:
         raise NotFound(f"there is no email #{email_id}")
     paging = page_body(call, "copies", [], detail.copies.next)
     body = EmailOut(
         **EmailSummaryOut.model_validate(detail.email).model_dump(),
         events=detail.events,
+        engagement=EngagementOut.model_validate(engagement),
         options=detail.options,
-        copies=[CopyOut.model_validate(c) for c in detail.copies.items],
+        copies=[copy_out(c) for c in detail.copies.items],
         next_cursor=paging["next_cursor"],
         next=paging["next"],
     )

@@ -101,6 +101,12 @@ def issue_session(call: Call) -> Answer:
 
 def _session_out(call: Call, info: store.SessionInfo) -> SessionOut:
     spec = call.room.handlers.by_module(info.module)
+    handler = spec.name if spec else None
+    if handler is None:  # a module served by a URL?
+        from postroom.handlers import module_id_for
+
+        served = (e.handler for e in call.room.webhooks.list() if e.handler)
+        handler = next((name for name in served if module_id_for(name) == info.module), None)
     if info.expires_at <= call.now:
         state = "expired"
     elif info.uses_left is not None and info.uses_left <= 0:
@@ -109,7 +115,7 @@ def _session_out(call: Call, info: store.SessionInfo) -> SessionOut:
         state = "active"
     return SessionOut(
         id=info.id,
-        handler=spec.name if spec else None,
+        handler=handler,
         module=info.module,
         user_id=info.user_id,
         data=info.data,

@@ -74,6 +74,7 @@ def dashboard_routes(room: Postroom) -> list[BaseRoute]:
             name="expire",
         ),
         Route("/accounts", page(views.accounts), methods=["GET"], name="accounts"),
+        Route("/webhooks", page(views.webhooks), methods=["GET"], name="webhooks"),
         Route("/catcher", page(caught.inboxes), methods=["GET"], name="catcher"),
         Route(
             "/catcher/messages/{caught_id:int}",

@@ -17,6 +17,7 @@ from postroom.access.users import verify_login
 from postroom.errors import PostroomError
 from postroom.store import api as api_store
 from postroom.store import dashboard as board
+from postroom.tracking.engagement import copy_engagement
 from postroom.web.dashboard import auth, charts
 from postroom.web.dashboard.shell import PAGE_SIZE, Shell, form_of, harden
 
@@ -33,6 +34,7 @@ EVENT_TYPES = (
     "replied",
     "auto_replied",
     "inbound_rejected",
+    "webhook_disabled",
 )
 OUTCOMES = (
     "dispatched",
@@ -143,13 +145,14 @@ class Views:
         with self.room.database.transaction() as tx:
             detail = api_store.email_detail(tx, email_id, start=start, limit=PAGE_SIZE)
             if detail is None:
-                return None, {}
-            return detail, board.replies_to_copies(tx, detail.copies.items)
+                return None, {}, None
+            engagement = api_store.email_engagement(tx, email_id)
+            return detail, board.replies_to_copies(tx, detail.copies.items), engagement
 
     async def email(self, request: Request) -> Response:
         email_id = int(request.path_params["email_id"])
         start = self.shell.cursor(request, "copies", timed=False)
-        detail, replies = await self.shell.blocking(self._email, email_id, start)
+        detail, replies, engagement = await self.shell.blocking(self._email, email_id, start)
         if detail is None:
             return self.shell.refuse(request, 404, f"There is no email #{email_id}.")
         cursor = self.shell.next_cursor("copies", detail.copies.next)
@@ -157,6 +160,11 @@ class Views:
             request,
             "email.html",
             detail=detail,
+            engagement=engagement,
+            copy_engagement={
+                copy.id: copy_engagement((e.type, e.machine, e.occurred_at) for e in copy.events)
+                for copy in detail.copies.items
+            },
             timelines={
                 copy.id: sorted(
                     [*copy.events, *replies.get(copy.id, ())],
@@ -377,6 +385,24 @@ class Views:
 
         accounts = await self.shell.blocking(list_accounts, self.room.database)
         return self.shell.render(request, "accounts.html", accounts=accounts)
+
+    def _webhooks(self) -> Any:
+        from postroom.store import webhooks as hooks
+
+        with self.room.database.transaction() as tx:
+            endpoints = hooks.list_endpoints(tx)
+            recent = {
+                e.id: hooks.list_messages(tx, e.id, limit=WEBHOOK_MESSAGES) for e in endpoints
+            }
+        return endpoints, recent
+
+    async def webhooks(self, request: Request) -> Response:
+        endpoints, recent = await self.shell.blocking(self._webhooks)
+        return self.shell.render(request, "webhooks.html", endpoints=endpoints, recent=recent)
+
+
+#: Recent deliveries shown per webhook endpoint (the API pages through all of them).
+WEBHOOK_MESSAGES = 10
 
 
 def raw_response(raw: bytes) -> Response:
