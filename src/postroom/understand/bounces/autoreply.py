@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from postroom.understand.lazyre import lazy
+
 from .mime import Part
 
 # (field, values that mark an automatic reply (None: any value but "no"), source).
@@ -89,8 +91,8 @@ BODY_OPENINGS: tuple[tuple[str, str], ...] = (
     (r"\bthis is an automatic (?:reply|response|message)", "responder boilerplate"),
     (r"\bthis (?:e-?mail|message) (?:is|was) (?:sent )?automatically", "responder boilerplate"),
 )
-_BODY = re.compile("|".join(f"(?:{p})" for p, _ in BODY_OPENINGS), re.IGNORECASE)
-_REPLY_SUBJECT = re.compile(r"^\s*re\s*:", re.IGNORECASE)
+_BODY = lazy("|".join(f"(?:{p})" for p, _ in BODY_OPENINGS), re.IGNORECASE)
+_REPLY_SUBJECT = lazy(r"^\s*re\s*:", re.IGNORECASE)
 _LIST_FIELDS = ("list-id", "list-post", "list-unsubscribe")
 
 

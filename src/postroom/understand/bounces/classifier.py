@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterator
 from email.message import Message
 
+from postroom.understand.lazyre import lazy
+
 from .arf import parse_feedback_report, returned_recipients
 from .autoreply import automated, autoreply_headers, autoreply_subject, autoreply_text
 from .dialects import (
@@ -44,7 +46,7 @@ from .ses import parse_ses_notification
 from .structure import own_text, read_structure
 from .types import Classification, MessageKind, RecipientResult
 
-_BOUNCE_SUBJECT = re.compile(
+_BOUNCE_SUBJECT = lazy(
     r"undeliver|undelivered|delivery (?:status|failure|failed|problem|report|notification|error)"
     r"|returned (?:mail|message|to sender)|failure notice|mail delivery|could not be delivered"
     r"|delivery has failed|non[- ]?remis|unzustellbar|nicht zustellbar|system error|not delivered"
@@ -58,7 +60,7 @@ _BOUNCE_SUBJECT = re.compile(
 )
 # Without a mail system's mark, the subject must name a failed delivery itself: a person's
 # "Invoice rejected" or "Returned goods" is no notice.
-_DELIVERY_SUBJECT = re.compile(
+_DELIVERY_SUBJECT = lazy(
     r"undeliver|delivery (?:status|failure|failed|problem|report|notification|error)"
     r"|returned (?:mail|message|to sender)|failure notice|mail delivery|could not be delivered"
     r"|delivery has failed|non[- ]?remis|unzustellbar|nicht zustellbar|not delivered"
@@ -110,8 +112,8 @@ _BOUNCE_WORDS: tuple[str, ...] = (
 _BOUNCE_TEXT = PhraseIndex({"failed": (("failed", _BOUNCE_WORDS),)})
 # How much of a notice is read for those words.
 _BOUNCE_TEXT_SCAN = 4000
-_ORIGINAL_ID = re.compile(r"^\s*message-id:\s*(.{1,300})$", re.IGNORECASE | re.MULTILINE)
-_DSN_IN_TEXT = re.compile(r"^[ \t>]*(?:final|original)-recipient\s*:", re.MULTILINE)
+_ORIGINAL_ID = lazy(r"^\s*message-id:\s*(.{1,300})$", re.IGNORECASE | re.MULTILINE)
+_DSN_IN_TEXT = lazy(r"^[ \t>]*(?:final|original)-recipient\s*:", re.MULTILINE)
 
 
 def classify_message(message: bytes | Message) -> Classification:

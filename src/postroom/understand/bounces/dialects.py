@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import ahocorasick
 
+from postroom.understand.lazyre import lazy
+
 from .headers import ADDRESS
 from .mime import READ_FIELDS, Part, parse_fields
 
@@ -51,43 +53,39 @@ for _phrase in _SEPARATOR_PHRASES:
     _SEPARATOR.add_word(_phrase, len(_phrase))
 _SEPARATOR.make_automaton()
 # What may precede the phrase on its line: quoting, then an optional rule (``----- ``).
-_SEPARATOR_LEAD = re.compile(r"[ \t>|]*(?:[-=*_#]{2,}.*)?")
-_SEPARATOR_SHAPE = re.compile(
-    r"^\s*[-=*_#]{2,}|(?:[-=*_#]{2,}|follows?\.?|following\.?|:|below\.?)\s*$"
-)
-_HEADER_LINE = re.compile(
+_SEPARATOR_LEAD = lazy(r"[ \t>|]*(?:[-=*_#]{2,}.*)?")
+_SEPARATOR_SHAPE = lazy(r"^\s*[-=*_#]{2,}|(?:[-=*_#]{2,}|follows?\.?|following\.?|:|below\.?)\s*$")
+_HEADER_LINE = lazy(
     r"^(return-path|received|message-id|dkim-signature|date|from|subject|mime-version|to|cc"
     r"|delivered-to|reply-to|content-type|x-[a-z0-9\-]+|references|in-reply-to|sender)[ \t]*:",
     re.IGNORECASE,
 )
 # The same at any line start, searched in "\n" + text: a literal first character lets the
 # search skip ahead, where "^" in MULTILINE mode is tried at every position.
-_HEADER_START = re.compile("\n" + _HEADER_LINE.pattern[1:], re.IGNORECASE)
+_HEADER_START = lazy("\n" + _HEADER_LINE.pattern[1:], re.IGNORECASE)
 # Both for lower-cased US-ASCII text, where they match what the two above match.
-_HEADER_LINE_LOW = re.compile(_HEADER_LINE.pattern)
-_HEADER_START_LOW = re.compile(_HEADER_START.pattern)
+_HEADER_LINE_LOW = lazy(_HEADER_LINE.pattern)
+_HEADER_START_LOW = lazy(_HEADER_START.pattern)
 _CORE_HEADERS = frozenset(
     {"return-path", "received", "message-id", "date", "from", "subject", "to", "mime-version"}
 )
 # "To: / Subject:" alone name the message that failed (Yahoo, Exchange), not a returned header.
 _SUMMARY_HEADERS = frozenset({"to", "cc", "subject"})
-_QUOTED_FIELD = re.compile(r"^\s*(?:to|cc|subject|sent|date|from)\s*:", re.IGNORECASE)
+_QUOTED_FIELD = lazy(r"^\s*(?:to|cc|subject|sent|date|from)\s*:", re.IGNORECASE)
 # A line that opens with an RFC 5321 reply code ("552 Quota violation for a@example.org").
-_REPLY_LINE = re.compile(r"^\s*[45]\d\d[ \-]")
+_REPLY_LINE = lazy(r"^\s*[45]\d\d[ \-]")
 # Lines of an SMTP session transcript (Sendmail): commands, replies, the host talked to.
-_TRANSCRIPT = re.compile(
-    r"^\s*(?:<<<|>>>|(?:\.\.\. )?while talking to|[45]\d\d[ \-])", re.IGNORECASE
-)
+_TRANSCRIPT = lazy(r"^\s*(?:<<<|>>>|(?:\.\.\. )?while talking to|[45]\d\d[ \-])", re.IGNORECASE)
 # Recipient position, read on the text before an address on its line: the whole of it is a
 # list item or a field's label (_POSITION_ALONE), or it ends with a delivery phrase
 # (_POSITION_AFTER). The phrase is short, so only the end of the text is searched for it
 # (_POSITION_REACH characters before the white space and brackets that may end it).
-_POSITION_ALONE = re.compile(
+_POSITION_ALONE = lazy(
     r"[ \t>*\-•|]*(?:\d+[.)]\s*)?(?:(?:final-|original-)?recipient(?:\(s\))?|address(?:es)?"
     r"|rcpt to|to|user|mailbox|e-?mail)?\s*[:;]?\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$",
     re.IGNORECASE,
 )
-_POSITION_AFTER = re.compile(
+_POSITION_AFTER = lazy(
     r"(?:rcpt to:?|deliver(?:ing|ed|y)? (?:of |your )?(?:mail |message |e-?mail )?(?:to|for)"
     r"|recipient:?|addressed to|failed (?:for|to)|mail(?:box)? for|sent to|to the following"
     r" (?:recipient|address)e?s?(?:\(e?s\))?:?|could not (?:be )?deliver(?:ed)? to|user|to:)"
@@ -96,26 +94,26 @@ _POSITION_AFTER = re.compile(
 )
 # Longer than any phrase of _POSITION_AFTER ("to the following addresses(es):" is 31).
 _POSITION_REACH = 64
-_DAEMON = re.compile(
+_DAEMON = lazy(
     r"^(?:mailer-daemon|post_?master|mail-daemon|maildaemon|mdaemon|no-?reply|noreply|root"
     r"|daemon|bounce[sd]?|mail\.?delivery|abuse|administrator|double-bounce)$",
     re.IGNORECASE,
 )
-_SENDER_FIELD = re.compile(
+_SENDER_FIELD = lazy(
     r"(?:mail from|return-path|x-postfix-sender|envelope-from|envelope from|sender)\s*[:=]?"
     r"\s*(?:rfc822\s*;)?\s*[<\"'(\[]*$"
 )
-_NAME_ADDR = re.compile(r"[ \t]*<(?!mailto:)([^<>\s@:]+@[^<>\s]+)>", re.IGNORECASE)
-_URL = re.compile(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
+_NAME_ADDR = lazy(r"[ \t]*<(?!mailto:)([^<>\s@:]+@[^<>\s]+)>", re.IGNORECASE)
+_URL = lazy(r"(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
 # "host mx.example[192.0.2.1]: 550 ..." (Exim, Postfix) or "... said:" after a named server.
-_REMOTE_HOST = re.compile(
+_REMOTE_HOST = lazy(
     r"(?:host|server|mta|talking to|connect(?:ed|ing)? to|remote)\s*:?\s*([a-z0-9][a-z0-9\-]*"
     r"(?:\.[a-z0-9\-]+)+)\.?\s*(?:\[|\(|said|:|$)"
 )
 # Sendmail's "mx.example [192.0.2.1] said:" has no keyword before the host: find the bracketed
 # address first (a rare, cheap anchor), then read the host name that ends just before it.
-_SAID = re.compile(r"\s*\[[0-9a-f.:]+\]\s*(?:said|did not like)")
-_HOST_BEFORE = re.compile(r"[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)+$")
+_SAID = lazy(r"\s*\[[0-9a-f.:]+\]\s*(?:said|did not like)")
+_HOST_BEFORE = lazy(r"[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)+$")
 
 
 @dataclass(slots=True)

@@ -11,22 +11,24 @@ import binascii
 import quopri
 import re
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_ENCODED_GAP = re.compile(r"(\?=)\s+(=\?)")
+from postroom.understand.lazyre import lazy
+
+_ENCODED_WORD = lazy(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_ENCODED_GAP = lazy(r"(\?=)\s+(=\?)")
 # RFC 5321 section 4.1.2 Mailbox: a dot-string local part, or a quoted string without white
 # space ("neko....nyaan...."@example.org: consecutive dots need the quotes).
 # The dot-string starts where the character before cannot start one (a match starting later
 # in a run of such characters is never the leftmost), and takes its run possessively (it holds
 # no "@" to give back): both only save the search work at every position of a word.
 _ATOM = "A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-"
-ADDRESS = re.compile(
+ADDRESS = lazy(
     rf"(?:\"[^\"\s\\@]{{1,64}}\"|(?<![{_ATOM}])[{_ATOM}][.{_ATOM}]*+)"
     # The top-level label: letters, or an IDNA A-label (RFC 5890: "xn--p1ai"), whose digits
     # and hyphens a letters-only pattern would cut off ("example.xn").
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?\.)+(?:xn--[A-Za-z0-9]{1,59}|[A-Za-z]{2,24})\b"
 )
-_BRACKETED = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
-_MSGID = re.compile(r"<([^<>\s]{1,500})>")
+_BRACKETED = lazy(r"<([^<>\s]+@[^<>\s]+)>")
+_MSGID = lazy(r"<([^<>\s]{1,500})>")
 
 
 def decode_words(value: str) -> str:

@@ -30,8 +30,9 @@ reading stands.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from postroom.understand.lazyre import lazy
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +51,8 @@ class Origin:
 NOWHERE = Origin()
 
 _KDDI = (".ezweb.ne.jp", ".au.com")
-_KDDI_NAMED = re.compile(r">:? ?user unknown")  # "550 <a@ezweb.ne.jp>: User unknown"
-_KDDI_FILTER = re.compile(r"\b[45][0-9][0-9] ?: ?user unknown")  # "550 : User unknown"
+_KDDI_NAMED = lazy(r">:? ?user unknown")  # "550 <a@ezweb.ne.jp>: User unknown"
+_KDDI_FILTER = lazy(r"\b[45][0-9][0-9] ?: ?user unknown")  # "550 : User unknown"
 
 _DOCOMO = (".docomo.ne.jp",)
 _YAHOO = (".yahoodns.net",)
@@ -60,7 +61,7 @@ _UNITED_INTERNET = (".gmx.net", ".gmx.com", ".gmx.de", ".web.de", ".1and1.com", 
 _QQ = (".qq.com",)
 
 # IMail's own notice lines, "<verdict>: <address>" (its vocabulary, in its order of lines).
-_IMAIL = re.compile(
+_IMAIL = lazy(
     r"\b(unknown user|invalid final delivery userid|user mailbox exceeds allowed size"
     r"|unknown host) ?:"
 )

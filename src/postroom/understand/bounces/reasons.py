@@ -39,7 +39,7 @@ mailbox and a domain that takes no mail will fail again; a full mailbox or a blo
 
 from __future__ import annotations
 
-import re
+from postroom.understand.lazyre import lazy
 
 from .dialects import scrub
 from .matching import PhraseIndex, find_command
@@ -80,7 +80,7 @@ _INDEX = PhraseIndex(
 
 # Connecting failed, or a lookup failed for now (Postfix smtp/smtp_connect.c and
 # dns/dns_strerror.c, qmail-remote.c): the causes a queue gives up on when they last.
-_CONNECT_FAILED = re.compile(
+_CONNECT_FAILED = lazy(
     r"connect(?:ion)? to .{0,120}(?:refused|timed out)|connection (?:refused|timed out)"
     r"|no route to host|network (?:is )?unreachable|(?:unable to|could not|couldn't) connect"
     r"|establish an? (?:smtp )?connection|host not found, try again"
@@ -169,7 +169,7 @@ _CATEGORIES = {
 # [416]", "LPN007_426", "OFR005_505 [505]"). Its last three digits name the condition where the
 # words do not: "Service refused, please try later" is a block as LPN001_108 and a fault of
 # their own system as OFR005_505. The codes whose meaning the notices show:
-_PROVIDER_CODE = re.compile(r"\b(?:ofr|lpn)[0-9]{0,3}_([0-9]{3})\b")
+_PROVIDER_CODE = lazy(r"\b(?:ofr|lpn)[0-9]{0,3}_([0-9]{3})\b")
 _PROVIDER_CODES = {
     "107": "blocked",
     "108": "blocked",

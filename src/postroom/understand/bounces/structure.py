@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from postroom.understand.lazyre import lazy
+
 from .headers import all_addresses
 from .mime import Part
 
@@ -40,23 +42,21 @@ PERSON_MARKS: tuple[tuple[str, str], ...] = (
 
 # A mail system's own local parts (RFC 5321 section 4.5.1 postmaster; the MAILER-DAEMON
 # convention of Sendmail, Postfix, Exim and Exchange; qmail's double-bounce).
-_SYSTEM_LOCAL = re.compile(
+_SYSTEM_LOCAL = lazy(
     r"^(?:mailer-daemon|mail-daemon|maildaemon|mdaemon|post_?master|double-bounce)$"
 )
 # Display names mail systems give their notices (Postfix and Exim "Mail Delivery System",
 # Sendmail "Mail Delivery Subsystem", Exchange's and Domino's administrators).
-_SYSTEM_NAME = re.compile(
+_SYSTEM_NAME = lazy(
     r"mail delivery (?:system|subsystem|service)|mailer[- ]daemon|postmaster|mail administrator"
     r"|mail system|delivery status notification"
 )
 # Reply and forward prefixes (RFC 5322 section 3.6.5 "Re: "; clients' localised forms).
-_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|antw|odp|ynt|rif|res|r)\s*(?:\[\d+\])?\s*:", re.I)
-_FORWARD_PREFIX = re.compile(
-    r"^\s*(?:fwd?|wg|tr|rv|doorst|vb|enc|i|pd|trs|přep|továbbítás)\s*:", re.I
-)
+_REPLY_PREFIX = lazy(r"^\s*(?:re|aw|sv|vs|antw|odp|ynt|rif|res|r)\s*(?:\[\d+\])?\s*:", re.I)
+_FORWARD_PREFIX = lazy(r"^\s*(?:fwd?|wg|tr|rv|doorst|vb|enc|i|pd|trs|přep|továbbítás)\s*:", re.I)
 # Where a person's own text ends: a forwarded or quoted original (clients' templates,
 # REPLY-FORMATS.md sections 2-8) or an attribution line ("On <date>, <name> wrote:").
-_OWN_END = re.compile(
+_OWN_END = lazy(
     r"^[ \t]*(?:-{2,}\s*(?:original message|forwarded message|weitergeleitete nachricht"
     r"|message transf[ée]r[ée]|mensaje reenviado|messaggio inoltrato)"
     r"|begin forwarded message:|anfang der weitergeleiteten|d[ée]but du message r[ée]exp[ée]di[ée]"

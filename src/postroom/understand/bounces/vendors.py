@@ -15,7 +15,7 @@ in the reply (Google ends every error with ``- gsmtp``; Exchange Online names it
 
 from __future__ import annotations
 
-import re
+from postroom.understand.lazyre import Pattern, lazy
 
 VENDOR_CODES: tuple[tuple[str, str, str | None, str, str], ...] = (
     ("microsoft", "5.1.10", None, "userunknown", "MS-5110 RESOLVER.ADR.RecipientNotFound"),
@@ -73,23 +73,23 @@ _HOSTS: dict[str, tuple[str, ...]] = {
     "microsoft": (".outlook.com", ".hotmail.com", ".outlook.office365.com", ".live.com"),
     "google": (".google.com", ".googlemail.com", ".gmail.com"),
 }
-_SIGNATURES: dict[str, re.Pattern[str]] = {
-    "google": re.compile(r"- gsmtp\b"),
-    "microsoft": re.compile(r"\.(?:prod|protection)\.outlook\.com\b"),
+_SIGNATURES: dict[str, Pattern] = {
+    "google": lazy(r"- gsmtp\b"),
+    "microsoft": lazy(r"\.(?:prod|protection)\.outlook\.com\b"),
 }
-_BY_CODE: dict[str, list[tuple[str, re.Pattern[str] | None, str]]] = {}
-_RANGES: list[tuple[re.Pattern[str], str, re.Pattern[str] | None, str]] = []
+_BY_CODE: dict[str, list[tuple[str, Pattern | None, str]]] = {}
+_RANGES: list[tuple[Pattern, str, Pattern | None, str]] = []
 for _vendor, _code, _words, _reason, _source in VENDOR_CODES:
-    _compiled = re.compile(_words) if _words else None
+    _compiled = lazy(_words) if _words else None
     if "\\" in _code:
-        _RANGES.append((re.compile(_code), _vendor, _compiled, _reason))
+        _RANGES.append((lazy(_code), _vendor, _compiled, _reason))
     else:
         _BY_CODE.setdefault(_code, []).append((_vendor, _compiled, _reason))
 
 
 # The rows of each status code met so far: the ranges' expressions run once per code. A code
 # is "d.d.ddd" at most (statuses.STATUS), so the table stays small; a bound keeps it so.
-_ROWS: dict[str, list[tuple[str, re.Pattern[str] | None, str]]] = {}
+_ROWS: dict[str, list[tuple[str, Pattern | None, str]]] = {}
 _ROWS_KEPT = 4096
 
 

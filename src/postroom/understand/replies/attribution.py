@@ -19,12 +19,12 @@ How much evidence is enough:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
+from postroom.understand.lazyre import Pattern, lazy
 from postroom.understand.replies.attribution_table import TEMPLATES, AttributionTemplate
 from postroom.understand.replies.charclass import has_digit, has_letter
 from postroom.understand.replies.headers_i18n import contains_address
@@ -61,7 +61,7 @@ def _check(slot: Slot) -> Check:
 # Module-level names, read faster in the matching loop than the enum's attributes.
 _ADDRESS, _DATE, _WORDS = Check.ADDRESS, Check.DATE, Check.WORDS
 
-_NEUTRAL = re.compile(r"\{(sender|name|address|date|time|datetime)\}")
+_NEUTRAL = lazy(r"\{(sender|name|address|date|time|datetime)\}")
 _NEUTRAL_MAP = {slot.value: slot for slot in Slot}
 
 
@@ -105,18 +105,18 @@ def _dollar_braces(token: str) -> Slot:
 
 
 # Each client's placeholder syntax: the token pattern and what each token stands for.
-_SYNTAX: Mapping[str, tuple[re.Pattern[str], Callable[[str], Slot]]] = {
-    "thunderbird": (re.compile(r"#[123]"), _thunderbird),
+_SYNTAX: Mapping[str, tuple[Pattern, Callable[[str], Slot]]] = {
+    "thunderbird": (lazy(r"#[123]"), _thunderbird),
     "k9": (_NEUTRAL, _neutral),
-    "roundcube": (re.compile(r"\$(?:date|sender)"), _roundcube),
-    "claws": (re.compile(r"%D\{[^}]*\}|%[dfs]"), _claws),
-    "mutt": (re.compile(r"%\{[^}]*\}|%\[[^\]]*\]|%[dnaf]"), _mutt),
-    "alpine": (re.compile(r"_[A-Z0-9]+_"), _alpine),
-    "evolution": (re.compile(r"\$\{\w+\}"), _dollar_braces),
-    "proton": (re.compile(r"\$\{\w+\}"), _dollar_braces),
+    "roundcube": (lazy(r"\$(?:date|sender)"), _roundcube),
+    "claws": (lazy(r"%D\{[^}]*\}|%[dfs]"), _claws),
+    "mutt": (lazy(r"%\{[^}]*\}|%\[[^\]]*\]|%[dnaf]"), _mutt),
+    "alpine": (lazy(r"_[A-Z0-9]+_"), _alpine),
+    "evolution": (lazy(r"\$\{\w+\}"), _dollar_braces),
+    "proton": (lazy(r"\$\{\w+\}"), _dollar_braces),
 }
 
-_SPACES = re.compile(r"\s+")
+_SPACES = lazy(r"\s+")
 # Typography that varies between a template and the line a client wrote (full-width and
 # Arabic punctuation, French spaces before a colon, curly and angle quotes).
 _TRANSLATE = str.maketrans(
@@ -315,12 +315,12 @@ def _closings() -> _Closings:
 
 # A time, a year (see headers_i18n.DATE_RE) or a numeric date (16.11.2026, 11/16/26); it opens
 # with a digit, so re skips to the digits of a value.
-_TIME_OR_YEAR = re.compile(
+_TIME_OR_YEAR = lazy(
     r"\d(?:(?<!\d\d)(?:\d?[:.h]\d{2}|(?<=1)9\d{2}|(?<=2)0\d{2})(?!\d)"
     r"|\d{0,3}[./-]\d{1,2}[./-]\d{2,4})"
 )
 # What follows the "@" of an address whose top-level domain is any script's letters.
-_ADDRESS_TAIL = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
+_ADDRESS_TAIL = lazy(r"[^\s<>()\[\]\"',;:]{1,100}\.[^\W\d_]{2,24}")
 _MAX_SLOT = 200
 _CLOSERS = (":", "：")
 _MAX_NAME_WORDS = 8

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from postroom.understand.lazyre import Pattern, lazy
 from postroom.understand.replies.phrases import phrase_pattern
 
 # Verbs (and verb phrases) that end an attribution line, by language: en, fr, de, es, it, pt,
@@ -37,7 +38,7 @@ _WRITER_VERBS = phrase_pattern(WRITER_VERBS)
 # Verbs in scripts written without spaces, which need no word boundary before them.
 CJK_VERBS = ("写道", "寫道", "書きました", "のメッセージ", "작성", "님이 작성", "님이작성")
 _CJK_VERBS = phrase_pattern(CJK_VERBS)
-VERB_END_RE = re.compile(
+VERB_END_RE = lazy(
     r"(?:(?:^|[\s\"'>)\]])"
     + _WRITER_VERBS
     + r"|"
@@ -46,7 +47,7 @@ VERB_END_RE = re.compile(
     re.IGNORECASE,
 )
 # The verbs read backwards, for ends_with_verb.
-_REVERSED_ANY_VERB_RE = re.compile(
+_REVERSED_ANY_VERB_RE = lazy(
     phrase_pattern(verb[::-1] for verb in WRITER_VERBS + CJK_VERBS), re.IGNORECASE
 )
 _VERB_END_TRAIL = frozenset(":：.-")
@@ -65,32 +66,32 @@ def ends_with_verb(text: str) -> bool:
 
 
 # ... or anywhere (German "X schrieb am <date> um <time> Uhr:", Dutch "Op <date> schreef X:").
-VERB_ANY_RE = re.compile(
+VERB_ANY_RE = lazy(
     r"(?:(?:^|[\s\"'>)\]])" + _WRITER_VERBS + r"|" + _CJK_VERBS + r")(?=$|[\s:：(])",
     re.IGNORECASE,
 )
 
 # Gmail in many locales: "<date> <name> <addr>:" with no verb at all.
-ADDR_COLON_END_RE = re.compile(
+ADDR_COLON_END_RE = lazy(
     r"(?:<\s{0,3}(?:mailto:)?[^<>\s]{1,200}@[^<>\s]{1,200}\s{0,3}>|\([^()\s]{1,200}@[^()\s]{1,200}\))"
     r"\s{0,3}[:：]\s{0,3}$"
 )
 # Gmail's ISO-date attribution, sometimes without a trailing colon at all.
-GMAIL_ISO_RE = re.compile(r"^\s{0,8}\d{4}-\d{2}-\d{2}\s\d{1,2}:\d{2}\s?GMT[+-]\d{1,2}:\d{2}\b")
+GMAIL_ISO_RE = lazy(r"^\s{0,8}\d{4}-\d{2}-\d{2}\s\d{1,2}:\d{2}\s?GMT[+-]\d{1,2}:\d{2}\b")
 
 # A time (9:00, 9.00, 9h00) or a year (19xx, 20xx), neither inside a longer number. Written
 # to open with its digit, so that re skips to the digits of a line instead of trying every
 # position: "(?<!\d\d)" after the first digit says no digit stands before it.
-DATE_RE = re.compile(r"\d(?<!\d\d)(?:\d?[:.h]\d{2}|(?<=1)9\d{2}|(?<=2)0\d{2})(?!\d)")
+DATE_RE = lazy(r"\d(?<!\d\d)(?:\d?[:.h]\d{2}|(?<=1)9\d{2}|(?<=2)0\d{2})(?!\d)")
 
 # An address: up to 100 address characters, "@", up to 100 more, a dot and a top-level
 # domain of 2 to 24 letters. has_address() tests it from each "@" (one character before it
 # suffices), instead of from every position of the text.
 _ADDRESS_STOPS = frozenset("<>()[]\"',;:")
-_ADDRESS_TAIL_RE = re.compile(r"[^\s<>()\[\]\"',;:]{1,100}\.[A-Za-z]{2,24}")
+_ADDRESS_TAIL_RE = lazy(r"[^\s<>()\[\]\"',;:]{1,100}\.[A-Za-z]{2,24}")
 
 
-def contains_address(text: str, tail: re.Pattern[str]) -> bool:
+def contains_address(text: str, tail: Pattern) -> bool:
     """Does ``text`` hold an address character, "@", and a domain that ``tail`` matches?"""
     at = text.find("@", 1)
     while at > 0:
@@ -107,24 +108,24 @@ def has_address(text: str) -> bool:
 
 
 # Words an attribution line starts with ("On", "Le", "Am", "El", "Op", "Em", "Il", ...).
-OPENER_RE = re.compile(
+OPENER_RE = lazy(
     r"^[\s>*\-]{0,12}(?:On|At|Le|Am|El|Em|Op|Il|In\s+data|Dnia|W\s+dniu|Den|På|Vào|在|"
     r"Le\s+\w{2,4}\.|Am\s+\w{2,3}\.)\s",
     re.IGNORECASE,
 )
 # A line that opens with a date or weekday-ish token ("02.04.2012 14:20 ...", "tir. 18. apr.").
-DATE_START_RE = re.compile(r"^[\s>*\-]{0,12}(?:\d{1,4}[./\-年 ]|\w{1,12}\.?,?\s\d{1,2}[. ])")
+DATE_START_RE = lazy(r"^[\s>*\-]{0,12}(?:\d{1,4}[./\-年 ]|\w{1,12}\.?,?\s\d{1,2}[. ])")
 # English "On" opening mid-line ("reply On Wed, Apr 4, ..."; "bla--- On Wed ...").
-MIDLINE_ON_RE = re.compile(r"^(?P<pre>.{0,300}?\S)[\s\-]{1,12}(?P<on>On\s.{4,})$")
+MIDLINE_ON_RE = lazy(r"^(?P<pre>.{0,300}?\S)[\s\-]{1,12}(?P<on>On\s.{4,})$")
 
 # Dash-wrapped attributions: "---- John Smith wrote ----", "---- On <date> <addr> wrote ----".
-DASHED_VERB_RE = re.compile(
+DASHED_VERB_RE = lazy(
     r"^\s{0,8}-{2,}.{1,300}?\b" + _WRITER_VERBS + r"\s{0,3}-{2,}\s{0,3}$", re.IGNORECASE
 )
 # The verb such a line ends with, read backwards: the line with its trailing dashes and
 # white space cut off and reversed must open with a reversed verb. One anchored test, where
 # DASHED_VERB_RE tries every split of a long dash rule against every later position.
-_REVERSED_VERB_RE = re.compile(phrase_pattern(verb[::-1] for verb in WRITER_VERBS), re.IGNORECASE)
+_REVERSED_VERB_RE = lazy(phrase_pattern(verb[::-1] for verb in WRITER_VERBS), re.IGNORECASE)
 
 
 def is_dashed_attribution(stripped: str) -> bool:
@@ -152,14 +153,14 @@ _ORIGINAL = (
     r"пересланное\s+сообщение|转发的邮件|轉寄的郵件|転送されたメッセージ|전달된\s*메시지"
 )
 # "-----Original Message-----", "*-------- Original Message --------*", "----- Forwarded ...".
-SEPARATOR_RE = re.compile(
+SEPARATOR_RE = lazy(
     # No separator word opens with a dash, so the leading rule is taken whole (possessive):
     # the same lines match, without retrying each shorter rule against the words.
     r"^[\s>*_]{0,8}-{2,}+\s{0,4}(?:" + _ORIGINAL + r")\s{0,4}-{2,}[\s*_]{0,8}$",
     re.IGNORECASE,
 )
 # Apple Mail and others: "Begin forwarded message:", localised.
-FORWARD_LINE_RE = re.compile(
+FORWARD_LINE_RE = lazy(
     r"^[\s>]{0,8}(?:begin\s+forwarded\s+message|anfang\s+der\s+weitergeleiteten\s+nachricht|"
     r"début\s+du\s+message\s+réexpédié|début\s+du\s+message\s+transféré|"
     r"inicio\s+del\s+mensaje\s+reenviado|inizio\s+messaggio\s+inoltrato|"
@@ -186,18 +187,18 @@ OTHER_FIELD_NAMES = (
     "받는사람", "제목", "날짜", "elküldve", "címzett", "tárgy", "odesláno", "komu", "předmět",
     "gönderildi", "kime", "konu", "gửi", "đến", "chủ đề", "on behalf of",
 )  # fmt: skip
-FIELD_RE = re.compile(
+FIELD_RE = lazy(
     r"^[\s>]{0,8}[*_]{0,2}\s{0,2}(?P<name>"
     + phrase_pattern(FROM_FIELD_NAMES + OTHER_FIELD_NAMES)
     + r")"
     r"\s{0,2}[*_]{0,2}\s{0,2}[:：]",
     re.IGNORECASE,
 )
-FROM_FIELD_RE = re.compile(r"^" + phrase_pattern(FROM_FIELD_NAMES) + r"$", re.IGNORECASE)
+FROM_FIELD_RE = lazy(r"^" + phrase_pattern(FROM_FIELD_NAMES) + r"$", re.IGNORECASE)
 
 # A From field followed on the same line by another field: a header block whose line breaks
 # were lost (HTML rendered from inline elements).
-INLINE_FIELD_RE = re.compile(
+INLINE_FIELD_RE = lazy(
     r"\s[*_]{0,2}(?:sent|date|to|subject|gesendet|datum|betreff|envoyé|objet|inviato|oggetto|"
     r"enviado|asunto|assunto|verzonden|onderwerp|skickat|ämne|sendt|emne|wysłano|temat|"
     r"отправлено|тема|дата)[*_]{0,2}\s?[:：]",

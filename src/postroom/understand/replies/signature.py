@@ -19,15 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from postroom.understand.lazyre import lazy
 from postroom.understand.replies.phrases import phrase_pattern
 from postroom.understand.replies.signature_table import CLOSINGS, TAGLINES
 
-_TAGLINE_RE = re.compile(
+_TAGLINE_RE = lazy(
     r"^[\s(<\[]{0,4}" + phrase_pattern(opening for _, opening, _ in TAGLINES),
     re.IGNORECASE,
 )
 # Closings, by language; the line may end with , ! . or nothing.
-_CLOSING_RE = re.compile(
+_CLOSING_RE = lazy(
     r"^\s{0,4}"
     + phrase_pattern(w for _, words, _ in CLOSINGS for w in words.split("|"))
     + r"\s{0,3}[,!.:;\u060c\u3001\uff0c]{0,3}\s{0,3}$",
@@ -48,9 +49,9 @@ MAX_CARD_LINES = 8
 _MAX_CARD_WORDS = 8
 _MAX_CARD_NAME_WORDS = 4
 _MAX_NAME_CHARS = 40
-_PHONE_RE = re.compile(r"(?:\+|\b)\d[\d\s().-]{6,20}\d\b")
-_DASH_NAME_RE = re.compile(r"^\s{0,4}-\s?[^\W\d_][\w.']{0,30}(?:\s[\w.']{1,30}){0,2}\s*$")
-_NAME_RE = re.compile(r"^\s{0,4}[^\W\d_][^\n]{0,60}$")
+_PHONE_RE = lazy(r"(?:\+|\b)\d[\d\s().-]{6,20}\d\b")
+_DASH_NAME_RE = lazy(r"^\s{0,4}-\s?[^\W\d_][\w.']{0,30}(?:\s[\w.']{1,30}){0,2}\s*$")
+_NAME_RE = lazy(r"^\s{0,4}[^\W\d_][^\n]{0,60}$")
 _RULE_CHARS = frozenset("-_")
 
 # The most lines a signature block may span, counted from its first line.
