@@ -5,7 +5,6 @@ alone. Started, it points the ``catcher`` account at its own host and port."""
 from __future__ import annotations
 
 import dataclasses
-import socket
 
 from postroom.accounts import AccountSecrets
 from postroom.accounts.service import add_account, list_accounts
@@ -13,18 +12,13 @@ from postroom.app import Postroom
 from postroom.catcher.account import catcher_spec
 from postroom.catcher.embedded import embedded_catcher_reason, start_embedded_catcher
 from postroom.settings import CatcherSettings
+from support.mailservers import free_port
 
 
 def with_catcher(room: Postroom, **changes: object) -> Postroom:
     settings = room.settings.clone(catcher=dataclasses.replace(CatcherSettings(), **changes))
     room.configure(settings, database=room.database)
     return room
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_auto_follows_the_database_and_the_accounts(room: Postroom) -> None:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.cli import Deployment
-from support.mailservers import free_port
 from support.messages import bounce, reply
-from support.postgres import PrivateCluster
+from support.postgres import PrivateCluster, private_cluster
 
 
 @pytest.fixture
@@ -85,15 +81,8 @@ def test_recipient_from_the_environment_like_postfix_local(deployment: Deploymen
 
 @pytest.fixture
 def private_pg() -> Iterator[PrivateCluster]:
-    root = Path(tempfile.mkdtemp(prefix="postroom-pg-"))
-    root.chmod(0o755)
-    cluster = PrivateCluster(root, free_port())
-    cluster.init()
-    cluster.start()
-    yield cluster
-    with contextlib.suppress(Exception):
-        cluster.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with private_cluster() as cluster:
+        yield cluster
 
 
 def test_database_down_exits_75_and_the_retry_succeeds(

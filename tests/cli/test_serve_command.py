@@ -18,11 +18,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from support.mailservers import free_port
 
 
 def postroom(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

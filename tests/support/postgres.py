@@ -127,3 +127,24 @@ class PrivateCluster:
 
     def stop(self) -> None:
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@contextmanager
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A started :class:`PrivateCluster` on a free loopback port, removed afterwards."""
+    import contextlib
+    import tempfile
+
+    from support.mailservers import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="postroom-pg-"))
+    root.chmod(0o755)
+    cluster = PrivateCluster(root, free_port())
+    cluster.init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        with contextlib.suppress(Exception):
+            cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)

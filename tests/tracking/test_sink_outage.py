@@ -9,9 +9,6 @@ checkpoints so the outage falls inside the load whatever the machine's speed.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,8 +22,8 @@ from postroom.store.migrate import upgrade
 from postroom.store.models import EventRow, TrackingSpoolRow
 from postroom.tracking import TokenCodec
 from postroom.tracking.endpoints import PIXEL
-from support.postgres import PrivateCluster
-from support.tracking import Load, Serve, free_port, seed_copies
+from support.postgres import PrivateCluster, private_cluster
+from support.tracking import Load, Serve, seed_copies
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -36,15 +33,8 @@ TAMPERED_EVERY = 10  # every 10th request carries a tampered token: answered, no
 
 @pytest.fixture
 def private_pg() -> Iterator[PrivateCluster]:
-    root = Path(tempfile.mkdtemp(prefix="postroom-pg-"))
-    root.chmod(0o755)
-    cluster = PrivateCluster(root, free_port())
-    cluster.init()
-    cluster.start()
-    yield cluster
-    with contextlib.suppress(Exception):
-        cluster.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with private_cluster() as cluster:
+        yield cluster
 
 
 def wait_for(condition: object, what: str, timeout: float = 30) -> None:

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from postroom.errors import StoreUnavailable
 from postroom.outcomes import EventType
 from postroom.store.driver import read_time
+from postroom.store.inbound import EVENT_COLUMNS
 from postroom.store.text import storable_json, storable_text
 from postroom.tracking.hits import Hit, HitKind, parse_hit
 from postroom.tracking.judge import Judge, Verdict, load_lists
@@ -289,19 +290,8 @@ class EventWriter:
         return len(rows), len(hits) - len(rows)
 
 
-#: The columns :meth:`EventWriter.rows` fills, in order.
-COLUMNS = (
-    "type",
-    "occurred_at",
-    "email_id",
-    "delivery_id",
-    "recipient",
-    "user_id",
-    "module",
-    "inbound_id",
-    "machine",
-    "data",
-)
+#: The columns :meth:`EventWriter.rows` fills, in order (the inbound path's too).
+COLUMNS = EVENT_COLUMNS
 _SQLITE_INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 10)})"
 _PG_COPY = f"COPY events ({', '.join(COLUMNS)}) FROM STDIN"
 

@@ -20,22 +20,8 @@ from postroom.store import dashboard as board
 from postroom.tracking.engagement import copy_engagement
 from postroom.web.dashboard import auth, charts
 from postroom.web.dashboard.shell import PAGE_SIZE, Shell, form_of, harden
+from postroom.webhooks.payloads import EVENT_TYPES
 
-EVENT_TYPES = (
-    "queued",
-    "sent",
-    "deferred",
-    "failed",
-    "bounced",
-    "opened",
-    "clicked",
-    "unsubscribed",
-    "complained",
-    "replied",
-    "auto_replied",
-    "inbound_rejected",
-    "webhook_disabled",
-)
 OUTCOMES = (
     "dispatched",
     "rejected",
